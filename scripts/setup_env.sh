@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create (or update) the project's virtual environment in .venv and install vtl with its test extra.
+# Torch: a CPU machine of this project takes torch==2.14.1 / torchvision==0.29.1 from pip's local cache or PyPI.
+# GPU users: install your own build first (e.g. `pip install torch torchvision --index-url
+# https://download.pytorch.org/whl/cu128` inside .venv) or set VTL_TORCH_SPEC; an importable torch is kept as it is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${VTL_VENV:-.venv}"
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[setup] creating $venv with $python"
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+if ! "$venv/bin/python" -c "import torch, torchvision" >/dev/null 2>&1; then
+  echo "[setup] installing ${VTL_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1} (a few minutes)"
+  # shellcheck disable=SC2086
+  "$venv/bin/python" -m pip install -q ${VTL_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+fi
+if [ "${VTL_SKIP_INSTALL:-0}" != 1 ]; then
+  echo "[setup] installing vtl and its dependencies"
+  "$venv/bin/python" -m pip install -q -e ".[test]"
+fi

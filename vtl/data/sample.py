@@ -1,0 +1,45 @@
+"""The one sample type of vtl: a BLINK row with decoded images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+LETTERS = "ABCDEFGH"
+
+
+@dataclass
+class BlinkSample:
+    """One multiple-choice question in BLINK's schema (hub dataset `BLINK-Benchmark/BLINK`).
+
+    `answer` is BLINK's "(A)" form ("hidden" on the test split); `images` holds image_1..image_4 without the Nones.
+    `origin` names the file (or hub id) the row came from, for error messages.
+    """
+
+    idx: str
+    sub_task: str
+    question: str
+    prompt: str
+    choices: list[str]
+    answer: str
+    images: list[Image.Image] = field(repr=False)
+    explanation: str = ""
+    origin: str = ""
+
+    @property
+    def letters(self) -> list[str]:
+        return list(LETTERS[: len(self.choices)])
+
+    @property
+    def answer_letter(self) -> str | None:
+        """"A" for "(A)"; None when hidden."""
+        a = self.answer.strip()
+        if len(a) == 3 and a[0] == "(" and a[2] == ")":
+            return a[1]
+        return None
+
+    @property
+    def answer_index(self) -> int | None:
+        letter = self.answer_letter
+        return None if letter is None else LETTERS.index(letter)

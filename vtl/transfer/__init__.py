@@ -1,0 +1,1 @@
+"""Task-transfer maths and analysis (no torch imports here)."""
