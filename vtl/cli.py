@@ -46,13 +46,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("command", choices=[*LIGHTNING_COMMANDS, *COMMANDS])
         parser.parse_args(argv or ["--help"])
         return 2
-    name = argv[0]
-    module_name, text = COMMANDS[name]
+    return _dispatch(f"vtl {argv[0]}", *COMMANDS[argv[0]], argv[1:])
+
+
+def _dispatch(prog: str, module_name: str, text: str, argv: list[str]) -> int:
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"vtl {name}", description=text)
+    steps = getattr(module, "STEPS", None)
+    if steps is not None:  # a command group such as `vtl vicl`: pick the step, then its own module
+        if not argv or argv[0] not in steps:
+            lines = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in steps.items())
+            parser = argparse.ArgumentParser(
+                prog=prog, description=text, epilog="steps:\n" + lines,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            parser.add_argument("step", choices=list(steps))
+            parser.parse_args(argv or ["--help"])
+            return 2
+        return _dispatch(f"{prog} {argv[0]}", *steps[argv[0]], argv[1:])
+    parser = argparse.ArgumentParser(prog=prog, description=text)
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    return int(module.run(parser.parse_args(argv)) or 0)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def vtl_home() -> Path:
 
 
 def _build_once(target: Path, build) -> Path:
-    """Build `target` via `build(tmp_dir)` unless it exists; atomic rename so a killed build leaves nothing half-made."""
+    """Build `target` via `build(tmp)` unless it exists; atomic rename: a killed build leaves nothing half-made."""
     if (target / ".complete").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
