@@ -1,0 +1,54 @@
+"""Small hand-made transfer inputs for the analysis tests (no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+RELEASED = Path(__file__).resolve().parents[1] / ".." / "shared" / "paper-data" / "task-transfer-pgf"
+RELEASED_CSVS = sorted(RELEASED.glob("*.csv")) if RELEASED.is_dir() else []
+
+
+def long_frame(cells: dict[tuple[str, str], list[float]], label: str = "L", model: str = "m") -> pd.DataFrame:
+    """{(source, target): [pgf per seed]} -> the long frame io.load_inputs returns (seeds s0, s1, ...)."""
+    from vtl.transfer.io import COLUMNS
+
+    rows = []
+    for (src, tgt), values in cells.items():
+        for i, v in enumerate(values):
+            rows.append({"label": label, "model": model, "source_task": src, "seed": f"s{i}", "target": tgt,
+                         "pgf": v, "epoch": float("nan"), "arm": None, "mixture_target": None, "file": "mem",
+                         "line": 0})
+    frame = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in frame.columns:
+            frame[col] = float("nan")
+    return frame[list(COLUMNS)]
+
+
+def write_csv(path: Path, cells: dict[tuple[str, str], list[float]]) -> Path:
+    rows = [{"seed": "initial" if i == 0 else f"seed_{i - 1}", "ft_task": s, "task": t, "perfection_gap_factor": v}
+            for (s, t), values in cells.items() for i, v in enumerate(values)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def write_run(run_dir: Path, *, model: str, source: str, seed: int, epochs: dict[int, dict[str, tuple[float, float]]],
+              arm: str | None = None, mixture_target: str | None = None) -> Path:
+    """A run dir with transfer.jsonl; epochs = {epoch: {target: (accuracy, zero_shot_accuracy)}}."""
+    from vtl.transfer.pgf import pgf
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for epoch, targets in epochs.items():
+        for target, (acc, zs) in targets.items():
+            rec = {"model": model, "source_task": source, "seed": seed, "epoch": epoch, "step": 10 * (epoch + 1),
+                   "target": target, "accuracy": acc, "zero_shot_accuracy": zs, "pgf": pgf(acc, zs), "n": 20}
+            if arm is not None:
+                rec.update(arm=arm, mixture_target=mixture_target)
+            lines.append(json.dumps(rec))
+    path = run_dir / "transfer.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
