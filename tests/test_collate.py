@@ -1,0 +1,116 @@
+"""Chat collation: answer-only labels, image pad counts matching the grids, left padding for generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from vtl.data.collate import ChatCollator, ChatExample, blink_example, prompt_text
+from vtl.data.sample import BlinkSample
+from vtl.models.loading import load_model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny model's matmuls are too small to gain from threads; on a shared CPU, spinning OpenMP threads
+    make them ~10x slower. Restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+def _sample(n_images: int, answer: str = "(B)", idx: str = "val_Counting_1") -> BlinkSample:
+    images = [Image.new("RGB", (64 + 16 * i, 64), (40 * i, 90, 200)) for i in range(n_images)]
+    return BlinkSample(
+        idx=idx,
+        sub_task="Counting",
+        question="How many circles are there?",
+        prompt="How many circles are there?\nSelect from the following choices.\n(A) 2\n(B) 3\n(C) 4",
+        choices=["2", "3", "4"],
+        answer=answer,
+        images=images,
+    )
+
+
+def _examples():
+    return [
+        blink_example(_sample(1, "(B)")),
+        blink_example(_sample(3, "(A)")),
+        ChatExample(images=[Image.new("RGB", (40, 90))] * 2, prompt="Before <image> after <image> now?", answer="(C)"),
+    ]
+
+
+def test_only_answer_tokens_carry_labels(tiny):
+    _, processor = tiny
+    examples = _examples()
+    batch = ChatCollator(processor)(examples)
+    tok = processor.tokenizer
+    for row, ex in enumerate(examples):
+        labelled = batch["labels"][row][batch["labels"][row] != -100]
+        assert tok.decode(labelled) == ex.answer + "<|im_end|>"
+        # the labelled tokens are exactly the tail of the real (unpadded) sequence
+        ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
+        assert torch.equal(ids[-len(labelled) :], labelled)
+    assert ((batch["labels"] != -100) <= batch["attention_mask"].bool()).all()
+
+
+def test_image_pad_counts_match_grids(tiny):
+    _, processor = tiny
+    examples = _examples()
+    batch = ChatCollator(processor)(examples)
+    merge = processor.image_processor.merge_size
+    grids = batch["image_grid_thw"]
+    assert len(grids) == sum(len(ex.images) for ex in examples)
+    assert batch["pixel_values"].shape[0] == int(grids.prod(dim=1).sum())
+    image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    start = 0
+    for row, ex in enumerate(examples):
+        expected = int(grids[start : start + len(ex.images)].prod(dim=1).sum()) // merge**2
+        assert int((batch["input_ids"][row] == image_id).sum()) == expected
+        start += len(ex.images)
+
+
+def test_images_interleave_at_placeholders_or_lead(tiny):
+    _, processor = tiny
+    text = prompt_text(processor, ChatExample([Image.new("RGB", (8, 8))] * 2, "Before <image> after <image> now?"))
+    assert "user\nBefore <|vision_start|><|image_pad|><|vision_end|> after <|vision_start|>" in text
+    lead = prompt_text(processor, blink_example(_sample(2)))
+    assert lead.count("<|vision_start|>") == 2
+    assert lead.index("<|vision_end|>How many") < lead.index("Select")
+    with pytest.raises(ValueError, match="placeholders"):
+        prompt_text(processor, ChatExample([Image.new("RGB", (8, 8))], "a <image> b <image>"))
+
+
+def test_left_padding_prompt_only_for_generation(tiny):
+    model, processor = tiny
+    examples = _examples()
+    batch = ChatCollator(processor, train=False, padding_side="left")(examples)
+    assert "labels" not in batch
+    assert batch["attention_mask"][:, -1].all()  # every row ends at the generation prompt
+    tok = processor.tokenizer
+    for row in range(len(examples)):
+        ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
+        assert tok.decode(ids).endswith("<|im_start|>assistant\n")
+    right = ChatCollator(processor, train=False)(examples)
+    assert not right["attention_mask"][:, -1].all()
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=3, do_sample=False)
+    assert out.shape[0] == len(examples)
+
+
+def test_training_needs_answers_and_hidden_answers_are_dropped(tiny):
+    _, processor = tiny
+    hidden = blink_example(_sample(1, "hidden", idx="test_Counting_1"))
+    assert hidden.answer is None
+    with pytest.raises(ValueError, match="no answer"):
+        ChatCollator(processor)([hidden])
+    assert "labels" not in ChatCollator(processor, train=False)([hidden])
+    with pytest.raises(ValueError, match="padding_side"):
+        ChatCollator(processor, padding_side="middle")

@@ -1,0 +1,33 @@
+"""BLINK's answer-parsing rule, case by case."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtl.models.blink_parse import parse_choice
+
+ABCD = ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize(
+    ("output", "letters", "expected"),
+    [
+        ("B", ABCD, "B"),  # bare letter -> (B)
+        ("  C\n", ABCD, "C"),
+        ("(D)", ABCD, "D"),
+        ("The answer is (B) because it is nearer.", ABCD, "B"),
+        ("(A) looks plausible but\n\nthe answer is (C)", ABCD, "C"),  # the last paragraph decides
+        ("(A) and (B) both look close.\n\nHard to say.", ABCD, None),  # two options, none in the last paragraph
+        ("I pick (A).\n\nFinal thoughts: none.", ABCD, None),  # "(A)." is not a whitespace-separated option token
+        ("I pick (A) \n\nFinal thoughts: none.", ABCD, "A"),  # no option in the last paragraph -> whole output
+        ("(A) (A) again (A)", ABCD, "A"),  # one distinct option, repeated
+        ("(A) or (B)", ABCD, None),
+        ("E", ABCD, None),  # not one of this question's letters
+        ("(C)", ["A", "B"], None),
+        ("", ABCD, None),
+        ("A cat sat.", ABCD, None),  # a word starting with the letter is not an answer
+        ("answer: (b)", ABCD, None),  # BLINK's options are upper case
+    ],
+)
+def test_parse_choice(output, letters, expected):
+    assert parse_choice(output, letters) == expected

@@ -1,0 +1,131 @@
+"""Chat collation for Qwen2.5-VL: N images per example, answer-only labels, right or left padding.
+
+Generic over studies: BLINK questions (`blink_example`) and T2T-VICL prompts both become `ChatExample`s. The prompt
+text is exactly the chat template's generation prompt, and a training sequence is that prompt followed by
+`answer<|im_end|>`, so training, likelihood scoring and generation all see the same prompt tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from vtl.data.sample import BlinkSample
+
+IMAGE_PLACEHOLDER = "<image>"
+END_OF_TURN = "<|im_end|>"
+ASSISTANT_HEADER = "<|im_start|>assistant\n"
+IGNORE_INDEX = -100
+
+
+@dataclass
+class ChatExample:
+    """One user turn with images and an optional assistant answer.
+
+    Images go where `<image>` placeholders stand in `prompt` (one per image), or all before the text if it has none.
+    """
+
+    images: list[Image.Image] = field(repr=False)
+    prompt: str
+    answer: str | None = None
+
+
+def blink_example(sample: BlinkSample) -> ChatExample:
+    """A BLINK question as BLINK's evaluation poses it: the question's images in order, then its lettered prompt."""
+    answer = sample.answer if sample.answer_letter is not None else None  # "hidden" on test: nothing to learn
+    return ChatExample(images=list(sample.images), prompt=sample.prompt, answer=answer)
+
+
+def user_message(example: ChatExample) -> dict:
+    """The chat message for one example, images interleaved at `<image>` placeholders (or leading)."""
+    n_marks = example.prompt.count(IMAGE_PLACEHOLDER)
+    if n_marks == 0:
+        content = [{"type": "image"} for _ in example.images]
+        content.append({"type": "text", "text": example.prompt})
+        return {"role": "user", "content": content}
+    if n_marks != len(example.images):
+        raise ValueError(
+            f"prompt has {n_marks} {IMAGE_PLACEHOLDER} placeholders but the example has {len(example.images)} images; "
+            f"use one placeholder per image or none: {example.prompt[:80]!r}"
+        )
+    content = []
+    for i, piece in enumerate(example.prompt.split(IMAGE_PLACEHOLDER)):
+        if i > 0:
+            content.append({"type": "image"})
+        if piece:
+            content.append({"type": "text", "text": piece})
+    return {"role": "user", "content": content}
+
+
+def prompt_text(processor, example: ChatExample) -> str:
+    """The templated prompt up to and including the assistant header (the generation prompt)."""
+    return processor.apply_chat_template([user_message(example)], add_generation_prompt=True, tokenize=False)
+
+
+class ChatCollator:
+    """Batch `ChatExample`s into Qwen2.5-VL model inputs.
+
+    train=True: prompt + answer + <|im_end|>, `labels` equal to input_ids on the answer tokens (the closing
+    <|im_end|> included) and -100 elsewhere. train=False: the prompt only, for scoring and generation
+    (use padding_side="left" for `generate`).
+    """
+
+    def __init__(self, processor, *, train: bool = True, padding_side: str = "right"):
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side={padding_side!r}: use 'left' or 'right'")
+        self.processor = processor
+        self.train = train
+        self.padding_side = padding_side
+        tokenizer = processor.tokenizer
+        self.header_ids = tokenizer.encode(ASSISTANT_HEADER, add_special_tokens=False)
+        self.end_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+
+    def texts(self, examples: Sequence[ChatExample]) -> list[str]:
+        texts = []
+        for i, ex in enumerate(examples):
+            text = prompt_text(self.processor, ex)
+            if self.train:
+                if ex.answer is None:
+                    raise ValueError(
+                        f"example {i} in the batch has no answer; training needs one (prompt {ex.prompt[:60]!r})"
+                    )
+                text += ex.answer + END_OF_TURN
+            texts.append(text)
+        return texts
+
+    def __call__(self, examples: Sequence[ChatExample]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("ChatCollator got an empty batch")
+        images = [img.convert("RGB") for ex in examples for img in ex.images]
+        tokenizer = self.processor.tokenizer
+        old_side = tokenizer.padding_side
+        tokenizer.padding_side = self.padding_side
+        try:
+            batch = self.processor(text=self.texts(examples), images=images or None, padding=True, return_tensors="pt")
+        finally:
+            tokenizer.padding_side = old_side
+        batch = dict(batch)
+        if self.train:
+            batch["labels"] = self.answer_labels(batch["input_ids"])
+        return batch
+
+    def answer_labels(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """-100 everywhere except the tokens after the last assistant header, through the first <|im_end|>."""
+        labels = torch.full_like(input_ids, IGNORE_INDEX)
+        header = torch.tensor(self.header_ids)
+        width = len(self.header_ids)
+        for row, ids in enumerate(input_ids):
+            windows = ids.unfold(0, width, 1)  # [s - width + 1, width]
+            starts = (windows == header).all(dim=1).nonzero().flatten()
+            if len(starts) == 0:
+                raise ValueError(f"batch row {row}: no assistant header {ASSISTANT_HEADER!r} in the tokens")
+            begin = int(starts[-1]) + width
+            ends = (ids[begin:] == self.end_id).nonzero().flatten()
+            if len(ends) == 0:
+                raise ValueError(f"batch row {row}: the answer has no closing {END_OF_TURN}")
+            end = begin + int(ends[0]) + 1
+            labels[row, begin:end] = ids[begin:end]
+        return labels

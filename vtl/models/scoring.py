@@ -1,0 +1,242 @@
+"""Multiple-choice scoring of BLINK-format questions (plain PyTorch, no Lightning).
+
+`likelihood` (default): the log-likelihood of each option's answer turn "(X)<|im_end|>" (what fine-tuning teaches)
+given the prompt. One prefill per question: the batch of prompts runs once with a KV cache, the cache is repeated
+once per option, and only the option tokens run again. Exact for any tokenizer, including Qwen's, where "(A)" is
+"(A" + ")" so options share a suffix token whose probability still depends on the letter before it.
+`generate`: greedy decoding, then BLINK's parsing rule; unparseable outputs are wrong and counted.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from vtl.data.collate import ASSISTANT_HEADER, END_OF_TURN, ChatCollator, blink_example
+from vtl.data.sample import BlinkSample
+from vtl.models.blink_parse import parse_choice
+
+
+@dataclass
+class Prediction:
+    """One scored question. `option_logprobs` (likelihood mode) and `output_text` (generate mode) show why."""
+
+    idx: str
+    task: str
+    pred_letter: str | None
+    answer_letter: str | None
+    correct: bool
+    parsed: bool
+    option_logprobs: dict[str, float] | None = None
+    output_text: str | None = None
+    generated_tokens: int | None = None  # generate mode: new tokens up to and including the end of turn
+
+
+def option_answer(letter: str) -> str:
+    """The answer string a question's option is scored (and trained) as."""
+    return f"({letter})"
+
+
+def score_multiple_choice(
+    model,
+    processor,
+    samples: list[BlinkSample],
+    *,
+    mode: Literal["likelihood", "generate"] = "likelihood",
+    batch_size: int = 8,
+    max_new_tokens: int = 16,
+    progress: bool = False,
+) -> list[Prediction]:
+    """Score every sample; the model's train/eval mode is restored afterwards and no gradient is recorded."""
+    if mode not in ("likelihood", "generate"):
+        raise ValueError(f"mode={mode!r}: use 'likelihood' or 'generate'")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be >= 1")
+    for sample in samples:
+        if not sample.choices:
+            raise ValueError(f"sample {sample.idx!r} ({sample.origin or 'unknown source'}): field 'choices' is empty")
+    collator = ChatCollator(processor, train=False, padding_side="left")
+    if mode == "likelihood":
+        _check_answer_boundary(processor.tokenizer, {letter for s in samples for letter in s.letters})
+    score_batch = _likelihood_batch if mode == "likelihood" else _generate_batch
+    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=f"scoring ({mode})", unit="batch")
+    predictions: list[Prediction] = []
+    with _eval_mode(model), torch.no_grad():
+        for batch in batches:
+            predictions.extend(score_batch(model, processor, collator, batch, max_new_tokens=max_new_tokens))
+    return predictions
+
+
+@contextmanager
+def _eval_mode(model) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _device(model) -> torch.device:
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
+def _cache_kwarg(model) -> str:
+    """transformers >= 5.2x calls the KV cache argument `cache`; earlier versions `past_key_values`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _prompt_inputs(model, collator: ChatCollator, samples: Sequence[BlinkSample]) -> dict[str, torch.Tensor]:
+    batch = collator([blink_example(s) for s in samples])
+    device = _device(model)
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _mrope_positions(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Qwen2.5-VL's 3D rotary positions for a left-padded prompt batch. # [3, b, s]"""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_rope_index = base.model.get_rope_index
+    kwargs = {"image_grid_thw": inputs.get("image_grid_thw"), "attention_mask": inputs["attention_mask"]}
+    if "mm_token_type_ids" in inspect.signature(get_rope_index).parameters:  # transformers >= 5.2x
+        kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"]
+    positions, _ = get_rope_index(inputs["input_ids"], **kwargs)
+    return positions
+
+
+def _check_answer_boundary(tokenizer, letters) -> None:
+    """Scoring option tokens after the prompt's tokens is exact only if no token spans the prompt/answer boundary."""
+    header = tokenizer.encode(ASSISTANT_HEADER, add_special_tokens=False)
+    for letter in sorted(letters):
+        answer = option_answer(letter) + END_OF_TURN
+        joint = tokenizer.encode(ASSISTANT_HEADER + answer, add_special_tokens=False)
+        if joint != header + tokenizer.encode(answer, add_special_tokens=False):
+            raise ValueError(
+                f"this tokenizer merges the answer {answer!r} with the assistant header; likelihood scoring would not "
+                f"match the trained sequence. Use mode='generate' for this model."
+            )
+
+
+def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
+    tokenizer = processor.tokenizer
+    inputs = _prompt_inputs(model, collator, samples)
+    positions = _mrope_positions(model, inputs)
+    cache_kw = _cache_kwarg(model)
+    prefill = model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first_logprobs = prefill.logits[:, -1].float().log_softmax(-1)  # [b, vocab]
+    cache = prefill.cache if hasattr(prefill, "cache") else prefill.past_key_values
+
+    # Option token sequences, padded to k options per question (padding options are scored and then dropped).
+    option_ids = [
+        [tokenizer.encode(option_answer(letter) + END_OF_TURN, add_special_tokens=False) for letter in s.letters]
+        for s in samples
+    ]
+    k = max(len(opts) for opts in option_ids)
+    flat = [opts[min(j, len(opts) - 1)] for opts in option_ids for j in range(k)]  # [b * k] token lists
+    length = max(len(ids) for ids in flat)
+    b = len(samples)
+    device = first_logprobs.device
+    filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else flat[0][-1]  # masked out below
+    tokens = torch.full((b * k, length), filler, dtype=torch.long, device=device)
+    token_mask = torch.zeros((b * k, length), dtype=torch.bool, device=device)
+    for row, ids in enumerate(flat):
+        tokens[row, : len(ids)] = torch.tensor(ids, device=device)
+        token_mask[row, : len(ids)] = True
+
+    # log p(t_1 | prompt) from the prefill; log p(t_i | prompt, t_<i) from one cached pass over t_1..t_{n-1}.
+    totals = first_logprobs.gather(1, tokens[:, 0].view(b, k)).view(-1)  # [b * k]
+    if length > 1:
+        cache.batch_repeat_interleave(k)
+        cont = tokens[:, :-1]
+        cont_mask = token_mask[:, :-1]
+        attention = torch.cat([inputs["attention_mask"].repeat_interleave(k, dim=0), cont_mask.long()], dim=1)
+        start = positions[:, :, -1].amax(dim=0).repeat_interleave(k) + 1  # next position per row  # [b * k]
+        cont_pos = (start[:, None] + torch.arange(length - 1, device=device)[None, :]).expand(3, -1, -1)
+        out = model(
+            input_ids=cont, attention_mask=attention, position_ids=cont_pos, use_cache=True, **{cache_kw: cache}
+        )
+        logprobs = out.logits.float().log_softmax(-1)  # [b * k, length - 1, vocab]
+        step = logprobs.gather(2, tokens[:, 1:, None]).squeeze(2)  # [b * k, length - 1]
+        totals = totals + (step * token_mask[:, 1:]).sum(dim=1)
+    totals = totals.view(b, k).cpu()
+
+    predictions = []
+    for i, sample in enumerate(samples):
+        n = len(option_ids[i])
+        scores = {letter: float(totals[i, j]) for j, letter in enumerate(sample.letters[:n])}
+        pred = max(scores, key=scores.get)
+        predictions.append(_prediction(sample, pred, option_logprobs=scores))
+    return predictions
+
+
+def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
+    tokenizer = processor.tokenizer
+    inputs = _prompt_inputs(model, collator, samples)
+    end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_of_turn
+    end_ids = sorted({end_of_turn, pad_id})
+    output = model.generate(
+        **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=end_ids, pad_token_id=pad_id
+    )
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]  # [b, n_new]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    is_end = torch.isin(new_tokens, torch.tensor(end_ids, device=new_tokens.device))
+    # a row stops at its first end token; rows that never end ran the full max_new_tokens
+    lengths = torch.where(is_end.any(dim=1), is_end.int().argmax(dim=1) + 1, new_tokens.shape[1]).tolist()
+    return [
+        _prediction(sample, parse_choice(text, sample.letters), output_text=text, generated_tokens=n)
+        for sample, text, n in zip(samples, texts, lengths, strict=True)
+    ]
+
+
+def _prediction(sample: BlinkSample, pred: str | None, **extra) -> Prediction:
+    answer = sample.answer_letter
+    return Prediction(
+        idx=sample.idx,
+        task=sample.sub_task,
+        pred_letter=pred,
+        answer_letter=answer,
+        correct=pred is not None and pred == answer,
+        parsed=pred is not None,
+        **extra,
+    )
+
+
+def accuracy_summary(predictions: Sequence[Prediction]) -> dict:
+    """Per-task accuracy with counts, the macro mean over tasks (BLINK's overall) and the micro mean over questions.
+
+    {"per_task": {task: {"accuracy", "n", "n_correct", "n_unparsed"}}, "macro_accuracy", "micro_accuracy",
+    "n", "n_correct", "n_unparsed"}; tasks appear in first-seen order.
+    """
+    if not predictions:
+        raise ValueError("accuracy_summary got no predictions")
+    per_task: dict[str, dict] = {}
+    for p in predictions:
+        if p.answer_letter is None:
+            raise ValueError(f"sample {p.idx!r} has a hidden answer; accuracy needs rows with answers (a val split)")
+        counts = per_task.setdefault(p.task, {"accuracy": 0.0, "n": 0, "n_correct": 0, "n_unparsed": 0})
+        counts["n"] += 1
+        counts["n_correct"] += int(p.correct)
+        counts["n_unparsed"] += int(not p.parsed)
+    for counts in per_task.values():
+        counts["accuracy"] = counts["n_correct"] / counts["n"]
+    n = sum(c["n"] for c in per_task.values())
+    n_correct = sum(c["n_correct"] for c in per_task.values())
+    return {
+        "per_task": per_task,
+        "macro_accuracy": sum(c["accuracy"] for c in per_task.values()) / len(per_task),
+        "micro_accuracy": n_correct / n,
+        "n": n,
+        "n_correct": n_correct,
+        "n_unparsed": sum(c["n_unparsed"] for c in per_task.values()),
+    }

@@ -1,0 +1,212 @@
+"""The tiny offline Qwen2.5-VL: the real architecture at toy size, random weights, a locally trained tokenizer.
+
+It lets the whole pipeline (loading, collation, fine-tuning, scoring, the transfer grid) run on a laptop CPU with no
+network. The directory it writes is an ordinary checkpoint: `AutoProcessor` and `AutoModelForImageTextToText` load it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import torch
+
+# Qwen2.5-VL's special tokens, in Qwen's order; the tiny vocabulary puts them first.
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+VOCAB_SIZE = 2048
+# The pixel budget saved with the processor: 64 px synthetic images become 56x56 -> 4x4 patches -> 4 image tokens.
+TINY_MIN_PIXELS = 56 * 56
+TINY_MAX_PIXELS = 112 * 112
+
+# Qwen2-VL style chat template: images and videos become <|vision_start|><|image_pad|><|vision_end|> in place,
+# a default system turn is added when the conversation has none.
+CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}"
+    "{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}"
+    "{{ message['content'] }}"
+    "{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or 'image' in part or 'image_url' in part %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'video' or 'video' in part %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in part %}"
+    "{{ part['text'] }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_WORDS = """
+the a an of to in on at by for with from and or not is are was be this that these those which what where who how
+many much more less most least same different other each every one two three four five six seven eight nine ten
+image images first second third fourth picture pictures point points marked mark red blue green yellow black white
+gray orange purple pink brown color colour shape shapes circle square triangle star box boxes object objects left
+right top bottom above below near nearer closer farther far depth camera view scene light dark darker lighter
+surface reflectance shading patch patches missing piece jigsaw complete completes fits correspond corresponds
+corresponding reference candidate candidates option options choice choices select following answer question style
+painting art similar similarity real fake generated forensic detection count counting number object localization
+spatial relation semantic functional visual multi reasoning relative correspondence transform rotated shifted
+moved across between inside outside behind front under over there here it its they them can could would should
+please choose letter only your you i we yes no true false describe difference differences task input output change
+changed changes blur blurry haze rain noise noisy shadow reflection low enhancement inpainting colorization
+harmonization deblurring dehazing deraining denoising demoireing style transfer clear sharp bright brighter
+assistant user system helpful
+""".split()
+
+
+def _corpus() -> list[str]:
+    """Training text: BLINK-style questions and options, letters, digits and common words, so they merge sensibly."""
+    lines = [" ".join(_WORDS), "\n".join(_WORDS)]
+    letters = "ABCDEFGH"
+    for a, b in itertools.product(letters, repeat=2):
+        lines.append(f"({a}) ({b}) {a} {b} {a}. {b}, ({a}) or ({b})")
+    for n in range(0, 200):
+        lines.append(f"There are {n} objects. The answer is {n % 10}. Point {n} at ({n}, {n * 7 % 100}).")
+    for i, w in enumerate(_WORDS):
+        w2 = _WORDS[(i * 7 + 3) % len(_WORDS)]
+        lines.append(f"Which {w} is {w2}? Select from the following choices.\n(A) {w}\n(B) {w2}\n")
+        lines.append(f"{w.capitalize()} {w2}. {w.upper()} {w2}: {w}, {w2}!")
+    return lines * 3
+
+
+def build_tokenizer():
+    """A byte-level BPE with Qwen2's pre-tokenizer, trained on `_corpus()`, wrapped as a `Qwen2Tokenizer`."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+    from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tok = Tokenizer(BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    vocab = tok.get_vocab()
+    # merges as (left, right) pairs, read back from the serialized model (stable across `tokenizers` versions)
+    raw_merges = json.loads(tok.to_str())["model"]["merges"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw_merges]
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+        extra_special_tokens={
+            "image_token": "<|image_pad|>",
+            "video_token": "<|video_pad|>",
+            "vision_start_token": "<|vision_start|>",
+            "vision_end_token": "<|vision_end|>",
+        },
+    )
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
+    return tokenizer
+
+
+def tiny_config(vocab_size: int):
+    """Qwen2.5-VL at toy size (~1.1 M params). head_dim 32, so mrope_section (Qwen's 16/24/24 split scaled down)
+    sums to 16 = head_dim / 2; the vision merger outputs the text width."""
+    from transformers import Qwen2_5_VLConfig
+
+    hidden, heads = 128, 4
+    head_dim = hidden // heads
+    mrope_section = [4, 6, 6]
+    assert sum(mrope_section) == head_dim // 2
+    return Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": hidden,
+            "intermediate_size": 256,
+            "num_hidden_layers": 2,
+            "num_attention_heads": heads,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope_section},
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "pad_token_id": 0,
+            "tie_word_embeddings": False,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_heads": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "out_hidden_size": hidden,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=SPECIAL_TOKENS.index("<|image_pad|>"),
+        video_token_id=SPECIAL_TOKENS.index("<|video_pad|>"),
+        vision_start_token_id=SPECIAL_TOKENS.index("<|vision_start|>"),
+        vision_end_token_id=SPECIAL_TOKENS.index("<|vision_end|>"),
+        tie_word_embeddings=False,
+    )
+
+
+def build_processor(tokenizer):
+    from transformers import Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    image_processor = Qwen2VLImageProcessor(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+    video_processor = Qwen2VLVideoProcessor(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def write_tiny_model(out_dir, seed: int = 0) -> Path:
+    """Write a random-init Qwen2.5-VL checkpoint (model, tokenizer, processor, chat template) to `out_dir`."""
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    vocab_size = -(-len(tokenizer) // 64) * 64  # padded like real checkpoints; unused rows are never produced
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(tiny_config(vocab_size)).eval()
+    model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=[2, 0], pad_token_id=0, do_sample=False)
+    model.save_pretrained(out)
+    build_processor(tokenizer).save_pretrained(out)
+    return out
