@@ -1,0 +1,140 @@
+"""Image generator backends behind one interface, and the Gemini image backend.
+
+A generator answers `generate(instruction_text, images, k)`: the prompt text, the images [A_in, A_out, B_in]
+(HxWx3 uint8), and how many candidates to make. It returns k entries, each a `Candidate` (an image) or a `Failure`
+(blocked, image-less, or an API error that outlived its retries). Failures are data, not exceptions, so one bad
+query never stops a run; configuration errors (missing key, unknown model, bad request) still raise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger("vtl.vicl")
+
+FailureKind = Literal["blocked", "no_image", "error"]
+
+
+@dataclass
+class Candidate:
+    image: np.ndarray  # HxWx3 uint8
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    """A candidate that did not come back. kind "error" is transient (the item is retried on a rerun)."""
+
+    kind: FailureKind
+    detail: str = ""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+    concurrent: bool  # True when parallel queries help (remote APIs); CPU-bound backends run one at a time
+
+    def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]: ...
+
+
+def check_query(images: Sequence[np.ndarray], k: int) -> None:
+    if len(images) != 3:
+        raise ValueError(f"a VICL query has 3 images [A_in, A_out, B_in], got {len(images)}")
+    if k < 1:
+        raise ValueError(f"k (candidates per query) must be >= 1, got {k}")
+
+
+class GeminiImageGenerator:
+    """Gemini image generation (e.g. "gemini-2.5-flash-image") through google-genai.
+
+    One request per candidate (image models return one image per call); each request is retried on 429/5xx and
+    timeouts by `vtl.vicl.gemini.with_retries`. The key comes from the environment variable `api_key_env` only.
+    """
+
+    concurrent = True
+
+    def __init__(
+        self,
+        model: str = "gemini-2.5-flash-image",
+        *,
+        api_key_env: str = "GEMINI_API_KEY",
+        base_url: str | None = None,
+        timeout_s: float = 60,
+        max_attempts: int = 5,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        temperature: float | None = None,
+        response_modalities: Sequence[str] = ("TEXT", "IMAGE"),
+    ):
+        from vtl.vicl.gemini import make_client
+
+        self.model = model
+        self.name = f"gemini:{model}"
+        self.client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
+        self.retry = {"max_attempts": max_attempts, "base_delay": base_delay, "max_delay": max_delay}
+        self.temperature = temperature
+        self.response_modalities = list(response_modalities)
+
+    def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]:
+        from google.genai import types
+
+        from vtl.vicl.gemini import image_part
+
+        check_query(images, k)
+        contents = [types.Part.from_text(text=instruction_text), *(image_part(im) for im in images)]
+        config = types.GenerateContentConfig(
+            response_modalities=self.response_modalities, temperature=self.temperature
+        )
+        return [self._one(contents, config, i) for i in range(k)]
+
+    def _one(self, contents, config, index: int) -> Candidate | Failure:
+        from vtl.vicl.gemini import block_reason, is_retryable, response_images, response_text, with_retries
+
+        def call():
+            return self.client.models.generate_content(model=self.model, contents=contents, config=config)
+
+        try:
+            response = with_retries(call, describe=f"{self.name} candidate {index}", **self.retry)
+        except Exception as exc:  # noqa: BLE001 - transient errors become failures, others propagate
+            if not is_retryable(exc):
+                raise
+            log.warning("%s candidate %d failed after retries: %s", self.name, index, exc)
+            return Failure("error", f"{type(exc).__name__}: {exc}"[:500])
+        try:
+            found = response_images(response)
+        except OSError as exc:  # PIL could not decode the returned bytes
+            return Failure("no_image", f"reply image could not be decoded: {exc}"[:300])
+        if found:
+            return Candidate(np.asarray(found[0].convert("RGB")), {"model": self.model, "attempt_index": index})
+        reason = block_reason(response)
+        if reason is not None:
+            return Failure("blocked", reason)
+        text = response_text(response)
+        return Failure("no_image", f"reply had no image; text: {text[:200]!r}" if text else "reply had no image")
+
+
+BACKENDS = {
+    "gemini": "vtl.vicl.generators:GeminiImageGenerator",
+    "classical": "vtl.vicl.classical:ClassicalGenerator",
+}
+
+
+def make_generator(backend: str, options: dict[str, Any] | None = None) -> Generator:
+    """A generator by backend name ("classical", "gemini") or import path "package.module:Class"."""
+    target = BACKENDS.get(backend, backend)
+    if ":" not in target:
+        raise ValueError(
+            f"unknown generator backend {backend!r}: use one of {sorted(BACKENDS)} or 'package.module:Class'"
+        )
+    module_name, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        return cls(**(options or {}))
+    except TypeError as exc:
+        raise ValueError(f"generator.options do not fit backend {backend!r}: {exc}") from exc

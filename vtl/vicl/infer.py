@@ -1,0 +1,393 @@
+"""`vtl vicl infer --config FILE`: steered generation for every eval tuple, baseline vs. ours, resumable.
+
+For each tuple and arm ("baseline": the fixed instruction; "ours": instruction + the student's description) the
+generator makes K candidates from [A_in, A_out, B_in]; the one with the highest PSNR against B_out is kept, scored
+with PSNR, SSIM and (when a judge is configured) VIEScore, saved as a PNG, and one JSON line is appended to
+OUT/results.jsonl. A rerun skips every (tuple, arm) already recorded, so a kill loses only the items in flight;
+items whose candidates all failed with transient API errors are recorded with status "error" and retried on rerun.
+
+Config (YAML; paths relative to the working directory):
+
+    tuples: runs/vicl/pairs/tuples.jsonl         # from `vtl vicl pairs`
+    descriptions: runs/vicl/describe/descriptions.jsonl   # from `vtl vicl describe` (needed by arm "ours")
+    teacher_descriptions: null                   # teacher corpus of the eval tuples (arm "teacher", upper bound)
+    out: runs/vicl/infer
+    split: eval
+    pairs: null                                  # e.g. ["Deblur→Dehaze"]; null = every pair in the file
+    arms: [baseline, ours]                       # optionally also: teacher
+    k: 10
+    limit: null                                  # at most this many tuples per pair
+    concurrency: 4                               # parallel queries for API backends
+    generator: {backend: classical, options: {}} # or {backend: gemini, options: {model: gemini-2.5-flash-image}}
+    judge: {backend: none, options: {}, max_attempts: 3}   # none | qwen | gemini
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+log = logging.getLogger("vtl.vicl")
+
+# baseline: fixed instruction; ours: + the student's description; teacher (optional): + the teacher's description
+# of the same eval tuple. The teacher saw B_out, so that arm is an upper bound for what a description can do.
+ARMS = ("baseline", "ours", "teacher")
+DEFAULT_ARMS = ("baseline", "ours")
+RESULTS_FILE = "results.jsonl"
+CONFIG_FILE = "config.json"
+# Config fields that must match for a rerun to continue an existing run directory.
+RUN_IDENTITY = ("tuples", "descriptions", "teacher_descriptions", "split", "k", "generator", "judge")
+
+
+@dataclass
+class InferConfig:
+    tuples: str
+    descriptions: str | None = None
+    out: str = "runs/vicl/infer"
+    split: str | None = "eval"
+    pairs: list[str] | None = None
+    teacher_descriptions: str | None = None
+    arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
+    k: int = 10
+    limit: int | None = None
+    concurrency: int = 4
+    generator: dict[str, Any] = field(default_factory=lambda: {"backend": "classical", "options": {}})
+    judge: dict[str, Any] = field(default_factory=lambda: {"backend": "none", "options": {}, "max_attempts": 3})
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1 (candidates per query), got {self.k}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        bad = [a for a in self.arms if a not in ARMS]
+        if bad or not self.arms:
+            raise ValueError(f"arms must be a non-empty subset of {list(ARMS)}, got {self.arms}")
+        if "ours" in self.arms and not self.descriptions:
+            raise ValueError("arm 'ours' needs `descriptions:` (a JSONL from `vtl vicl describe`)")
+        if "teacher" in self.arms and not self.teacher_descriptions:
+            raise ValueError("arm 'teacher' needs `teacher_descriptions:` (a teacher corpus of the eval tuples)")
+        if "backend" not in self.generator:
+            raise ValueError("generator needs a `backend:` (classical, gemini, or package.module:Class)")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> InferConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"infer config {path} does not exist (--config)")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {unknown}; known keys are {sorted(known)}")
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+
+# --- inputs -------------------------------------------------------------------------------------------------------
+
+IMAGE_FIELDS = ("a_in", "a_out", "b_in", "b_out")
+
+
+def read_tuples(path: str | Path, split: str | None = None, pairs: list[str] | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+    """Tuple records from a `vtl vicl pairs` JSONL, image paths made absolute and checked to exist."""
+    from vtl.vicl.lowlevel import pair_label, parse_pair
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tuples file {path} does not exist (run `vtl vicl pairs --out DIR` first)")
+    wanted = {pair_label(*parse_pair(p)) for p in pairs} if pairs else None
+    out, per_pair = [], {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        for key in ("id", "task_a", "task_b", *IMAGE_FIELDS):
+            if key not in row:
+                raise ValueError(f"{path}:{lineno}: tuple {row.get('id', '?')} lacks field {key!r}")
+        label = row.get("pair") or pair_label(row["task_a"], row["task_b"])
+        if (split and row.get("split") != split) or (wanted is not None and label not in wanted):
+            continue
+        if limit is not None and per_pair.get(label, 0) >= limit:
+            continue
+        per_pair[label] = per_pair.get(label, 0) + 1
+        images = {}
+        for key in IMAGE_FIELDS:
+            image_path = (path.parent / row[key]).resolve()
+            if not image_path.is_file():
+                raise FileNotFoundError(f"{path}:{lineno}: tuple {row['id']} field {key!r}: {image_path} is missing")
+            images[key] = str(image_path)
+        out.append({"id": str(row["id"]), "task_a": row["task_a"], "task_b": row["task_b"], "pair": label,
+                    "images": images})
+    if wanted:
+        missing = wanted - set(per_pair)
+        if missing:
+            raise ValueError(f"{path}: no {split or ''} tuples for pairs {sorted(missing)} (config `pairs:`)")
+    return out
+
+
+def read_descriptions(path: str | Path) -> dict[str, str]:
+    """tuple_id -> description text (the last line wins when a tuple appears twice)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"descriptions file {path} does not exist (run `vtl vicl describe` first)")
+    out = {}
+    lines = path.read_text().splitlines()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):
+                log.warning("%s:%d: ignoring a partly written last line", path, lineno)
+                continue
+            raise ValueError(f"{path}:{lineno}: not valid JSON") from None
+        if not isinstance(row.get("tuple_id"), str) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{lineno}: needs string fields 'tuple_id' and 'text'")
+        out[row["tuple_id"]] = row["text"]
+    return out
+
+
+def load_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+# --- results file -------------------------------------------------------------------------------------------------
+
+
+def item_key(tuple_id: str, arm: str) -> str:
+    return f"{tuple_id}|{arm}"
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a results.jsonl; a partly written last line (a kill mid-write) is ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()
+    out = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if lineno == len(lines):
+                continue
+            raise ValueError(f"{path}:{lineno}: not valid JSON; the results file was edited by hand?") from None
+    return out
+
+
+def _drop_partial_tail(path: Path) -> None:
+    """Cut a partly written last line so the next append starts on a fresh line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    keep = data[: data.rfind(b"\n") + 1]
+    log.warning("%s: dropping a partly written last line (%d bytes) from an interrupted run", path,
+                len(data) - len(keep))
+    with open(path, "r+b") as fh:
+        fh.truncate(len(keep))
+
+
+def _append(fh, record: dict[str, Any]) -> None:
+    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _check_run_dir(out: Path, config: InferConfig) -> None:
+    """Refuse to mix two different runs in one directory; record the config (merged over earlier runs')."""
+    ident = {k: v for k, v in asdict(config).items() if k in RUN_IDENTITY}
+    path = out / CONFIG_FILE
+    merged = asdict(config)
+    if path.is_file():
+        before = json.loads(path.read_text())
+        # A field unset on either side is not compared: e.g. the teacher arm added later, or left out of a rerun.
+        changed = [k for k in RUN_IDENTITY
+                   if before.get(k) is not None and ident.get(k) is not None and before.get(k) != ident.get(k)]
+        if changed:
+            raise ValueError(
+                f"{out} holds a run with a different {', '.join(changed)} (see {path}); "
+                "choose a new `out:` (or --out) for a different run"
+            )
+        merged = {**before, **{k: v for k, v in merged.items() if v is not None}}
+        merged["arms"] = sorted(set(before.get("arms", [])) | set(config.arms), key=ARMS.index)
+    path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- one query ----------------------------------------------------------------------------------------------------
+
+
+def run_item(item: dict[str, Any], arm: str, description: str | None, generator, scorer, k: int,
+             out: Path) -> dict[str, Any]:
+    """Generate K candidates for one (tuple, arm), keep the best by PSNR, score it; the JSON record."""
+    from vtl.vicl.generators import Candidate
+    from vtl.vicl.judge import TASK_EDITS
+    from vtl.vicl.metrics import select_best, ssim
+    from vtl.vicl.prompts import build_prompt
+
+    started = time.perf_counter()
+    a_in, a_out, b_in, b_out = (load_rgb(item["images"][key]) for key in IMAGE_FIELDS)
+    prompt = build_prompt(None if arm == "baseline" else description)
+    results = generator.generate(prompt, [a_in, a_out, b_in], k)
+    if len(results) != k:
+        raise RuntimeError(f"generator {generator.name} returned {len(results)} results for k={k}")
+    images = [r.image if isinstance(r, Candidate) else None for r in results]
+    best, psnrs = select_best(images, b_out)
+    failures = [{"i": i, "kind": r.kind, "detail": r.detail} for i, r in enumerate(results)
+                if not isinstance(r, Candidate)]
+    record: dict[str, Any] = {
+        "key": item_key(item["id"], arm), "tuple_id": item["id"], "arm": arm, "pair": item["pair"],
+        "task_a": item["task_a"], "task_b": item["task_b"], "generator": generator.name, "k": k,
+        "description": None if arm == "baseline" else description,
+        "candidate_psnr": psnrs, "n_failed": len(failures), "failures": failures,
+        "best": best, "psnr": None, "ssim": None, "viescore": None, "output": None, "images": item["images"],
+    }
+    if best is None:
+        transient = any(f["kind"] == "error" for f in failures)
+        record["status"] = "error" if transient else "failed"
+    else:
+        record.update(status="ok", psnr=psnrs[best], ssim=ssim(images[best], b_out),
+                      best_info=results[best].info)
+        out_path = out / "images" / f"{item['id']}__{arm}.png"
+        _save_png(images[best], out_path)
+        record["output"] = str(out_path.relative_to(out))
+        if scorer is not None:
+            record["viescore"] = scorer.score(TASK_EDITS[item["task_b"]], b_in, images[best]).to_dict()
+    record["elapsed_s"] = round(time.perf_counter() - started, 3)
+    return record
+
+
+# --- the run ------------------------------------------------------------------------------------------------------
+
+
+def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
+    """Run (or continue) an inference run; returns the results.jsonl path."""
+    from tqdm.auto import tqdm
+
+    from vtl.vicl.generators import make_generator
+    from vtl.vicl.judge import make_scorer
+
+    out = Path(config.out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    items = read_tuples(config.tuples, config.split, config.pairs, config.limit)
+    if not items:
+        raise ValueError(f"{config.tuples}: no tuples with split {config.split!r} (config `split:`/`pairs:`)")
+    texts: dict[str, dict[str, str]] = {"baseline": {}}
+    for arm, source in (("ours", config.descriptions), ("teacher", config.teacher_descriptions)):
+        if arm not in config.arms:
+            continue
+        texts[arm] = read_descriptions(source)
+        missing = [it["id"] for it in items if it["id"] not in texts[arm]]
+        if missing:
+            raise ValueError(
+                f"{source}: no description for {len(missing)} tuple(s), e.g. {missing[:3]}; "
+                "describe the same tuples file (`vtl vicl describe` / `vtl vicl corpus --split eval`)"
+            )
+    _check_run_dir(out, config)
+    results_path = out / RESULTS_FILE
+    _drop_partial_tail(results_path)
+    done = {r["key"] for r in read_results(results_path) if r.get("status") != "error"}
+    todo = [(it, arm) for it in items for arm in config.arms if item_key(it["id"], arm) not in done]
+    total = len(items) * len(config.arms)
+    if not todo:
+        log.info("all %d items of %s are done", total, results_path)
+        return results_path
+
+    generator = make_generator(config.generator["backend"], config.generator.get("options"))
+    judge = config.judge or {}
+    scorer = make_scorer(judge.get("backend"), judge.get("options"), judge.get("max_attempts", 3))
+    workers = config.concurrency
+    if workers > 1 and not (generator.concurrent and (scorer is None or scorer.backend.concurrent)):
+        log.info("generator %s / judge run one query at a time (local compute); concurrency %d -> 1",
+                 generator.name, workers)
+        workers = 1
+
+    bar = tqdm(total=total, initial=total - len(todo), desc="vicl infer", unit="query", disable=not progress)
+    n_failed = 0
+    with open(results_path, "a", encoding="utf-8") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: set[Future] = set()
+        queue = iter(todo)
+        try:
+            while True:
+                # Keep only `workers` queries in flight, so a kill loses at most those.
+                while len(pending) < workers:
+                    nxt = next(queue, None)
+                    if nxt is None:
+                        break
+                    it, arm = nxt
+                    pending.add(pool.submit(run_item, it, arm, texts[arm].get(it["id"]), generator, scorer,
+                                            config.k, out))
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record = fut.result()
+                    _append(fh, record)
+                    n_failed += record["status"] != "ok"
+                    bar.update(1)
+                    bar.set_postfix_str(f"{record['pair']} {record['arm']} psnr={record['psnr'] or 0:.2f}")
+        finally:
+            for fut in pending:
+                fut.cancel()
+            bar.close()
+    if n_failed:
+        log.warning("%d of %d queries produced no usable candidate (see status/failures in %s)",
+                    n_failed, len(todo), results_path)
+    return results_path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", required=True, help="infer YAML (see configs/vicl/)")
+    parser.add_argument("--out", help="run directory (overrides `out:`)")
+    parser.add_argument("--k", type=int, help="candidates per query (overrides `k:`)")
+    parser.add_argument("--limit", type=int, help="at most this many tuples per pair (overrides `limit:`)")
+    parser.add_argument("--concurrency", type=int, help="parallel queries for API backends")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from vtl.vicl.gemini import MissingApiKeyError
+
+    try:
+        config = InferConfig.from_yaml(args.config, out=args.out, k=args.k, limit=args.limit,
+                                       concurrency=args.concurrency)
+        path = run_infer(config, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, MissingApiKeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    records = read_results(path)
+    ok = sum(r.get("status") == "ok" for r in records)
+    print(f"{ok}/{len(records)} queries with a result in {path}; next: vtl vicl report {path.parent}")
+    return 0

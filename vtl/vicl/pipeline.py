@@ -1,0 +1,182 @@
+"""`vtl vicl run [--out DIR]`: the whole T2T-VICL chain offline on the embedded default.
+
+pairs (synthetic tuples) -> analytic teacher corpus (train and eval tuples) -> diversity filter -> tiny student fit
+(`vtl fit` with configs/distill/tiny.yaml pointed at these files) -> student descriptions of the eval tuples ->
+steered generation with the classical backend: baseline vs. ours, plus the teacher's own descriptions of the eval
+tuples as a labelled upper bound, VIEScore by the local tiny Qwen2.5-VL judge -> report. Every step is resumable:
+a rerun skips finished steps and continues unfinished ones.
+
+The tiny student and judge have random initial weights: the run shows the pipeline working end to end on CPU, not
+T2T-VICL's findings. The report says so, and counts the judge's unparseable answers as failures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger("vtl.vicl")
+
+STUDENT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "distill" / "tiny.yaml"
+
+
+class _Steps:
+    """Numbered, timed step headers on stdout."""
+
+    def __init__(self, total: int):
+        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+
+    def start(self, text: str) -> None:
+        self.n += 1
+        print(f"[{self.n}/{self.total}] {text}  (t={time.perf_counter() - self.t0:.0f}s)", flush=True)
+
+
+def fit_config(base: Path, run_dir: Path, tuples: Path, train_corpus: Path, val_corpus: Path,
+               max_epochs: int | None) -> dict:
+    """The student's fit config: the base YAML with its data pointed at this run's files and its run dir here."""
+    if not base.is_file():
+        raise FileNotFoundError(f"student config {base} not found (--student-config)")
+    config = yaml.safe_load(base.read_text())
+    data = config.setdefault("data", {}).setdefault("init_args", {})
+    data.update(tuples=str(tuples), train_corpus=str(train_corpus), val_corpus=str(val_corpus), build=None,
+                data_dir=None)
+    trainer = config.setdefault("trainer", {})
+    trainer["default_root_dir"] = str(run_dir)
+    if max_epochs is not None:
+        trainer["max_epochs"] = max_epochs
+    return config
+
+
+def run_pipeline(
+    out: str | Path = "runs/vicl",
+    *,
+    pairs: list[str] | None = None,
+    n_train: int = 6,
+    n_eval: int = 2,
+    image_size: int = 64,
+    seed: int = 0,
+    epochs: int | None = None,
+    k: int = 10,
+    judge: str = "qwen",
+    student_config: str | Path = STUDENT_CONFIG,
+    progress: bool = True,
+) -> dict:
+    """Run (or continue) the chain under `out`; returns the report summary."""
+    from vtl.distill.corpus import build_corpus
+    from vtl.distill.diversity import filter_corpus
+    from vtl.distill.teachers import AnalyticTeacher
+    from vtl.vicl.infer import InferConfig, run_infer
+    from vtl.vicl.pairs import write_tuples
+    from vtl.vicl.report import write_report
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    steps = _Steps(7)
+    pairs_dir = out / "pairs"
+    tuples = pairs_dir / "tuples.jsonl"
+    settings = {"pairs": pairs, "n_train": n_train, "n_eval": n_eval, "image_size": image_size, "seed": seed}
+    stamp = pairs_dir / ".pipeline.json"
+
+    steps.start(f"pairs -> {tuples}")
+    if stamp.is_file() and json.loads(stamp.read_text()) != settings:
+        raise ValueError(f"{out} was built with other settings ({stamp}): use a new --out")
+    if not stamp.is_file():
+        write_tuples(pairs_dir, pairs=pairs, n_train=n_train, n_eval=n_eval, seed=seed, image_size=image_size,
+                     progress=progress)
+        stamp.write_text(json.dumps(settings) + "\n")
+
+    corpus_dir = out / "corpus"
+    corpus_dir.mkdir(exist_ok=True)
+    steps.start(f"analytic teacher corpus -> {corpus_dir}")
+    teacher = AnalyticTeacher(seed=seed)
+    build_corpus(tuples, corpus_dir / "teacher_train.jsonl", teacher, split="train", progress=progress)
+    build_corpus(tuples, corpus_dir / "teacher_eval.jsonl", teacher, split="eval", progress=progress)
+
+    steps.start("diversity filter")
+    filtered = corpus_dir / "filtered_train.jsonl"
+    report = filter_corpus([corpus_dir / "teacher_train.jsonl"], filtered)
+    print(f"    kept {report['n_out']} of {report['n_in']} descriptions")
+
+    student_dir = out / "student"
+    export = student_dir / "student"
+    steps.start(f"tiny student fit -> {export}")
+    if not (export / "student.json").is_file():
+        student_dir.mkdir(exist_ok=True)
+        config = fit_config(Path(student_config), student_dir, tuples, filtered, corpus_dir / "teacher_eval.jsonl",
+                            epochs)
+        config_path = out / "student_fit.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        cmd = [sys.executable, "-m", "vtl.cli", "fit", "--config", str(config_path)]
+        if (student_dir / "checkpoints" / "last.ckpt").is_file():
+            cmd += ["--ckpt_path", "last"]
+        done = subprocess.run(cmd)
+        if done.returncode != 0 or not (export / "student.json").is_file():
+            raise RuntimeError(f"student fit failed (exit {done.returncode}); rerun `vtl vicl run --out {out}` to "
+                               f"resume, or run it alone: {' '.join(cmd)}")
+
+    descriptions = out / "describe" / "descriptions.jsonl"
+    steps.start(f"student descriptions of eval tuples -> {descriptions}")
+    descriptions.parent.mkdir(exist_ok=True)
+    _describe(export, tuples, descriptions, progress)
+
+    steps.start(f"steered generation (classical backend, K={k}, judge {judge}) -> {out / 'infer'}")
+    judge_cfg = {"backend": "none"}
+    if judge == "qwen":
+        judge_cfg = {"backend": "qwen", "options": {"model": "vtl://tiny-qwen2.5-vl", "max_new_tokens": 32},
+                     "max_attempts": 2}
+    config = InferConfig(tuples=str(tuples), descriptions=str(descriptions),
+                         teacher_descriptions=str(corpus_dir / "teacher_eval.jsonl"),
+                         arms=["baseline", "ours", "teacher"], out=str(out / "infer"), k=k, concurrency=1,
+                         generator={"backend": "classical", "options": {}}, judge=judge_cfg)
+    run_infer(config, progress=progress)
+
+    steps.start("report")
+    summary = write_report(out / "infer")
+    print(f"done in {time.perf_counter() - steps.t0:.0f}s: {out / 'infer' / 'report.md'}")
+    return summary
+
+
+def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) -> None:
+    from vtl.distill.describe import describe_tuples, load_student
+    from vtl.vicl.pairs import load_tuples
+
+    wanted = {t.id for t in load_tuples(tuples, split="eval")}
+    if descriptions.is_file():
+        have = {json.loads(line)["tuple_id"] for line in descriptions.read_text().splitlines() if line.strip()}
+        if wanted <= have:
+            return
+    describe_tuples(load_student(export), tuples, descriptions, split="eval", progress=progress)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", default="runs/vicl", help="run directory (default runs/vicl)")
+    parser.add_argument("--pairs", nargs="+", default=None,
+                        help="ordered pairs ('Deblur→Dehaze' ...); default: the 21 reported scenarios")
+    parser.add_argument("--n-train", type=int, default=6, help="train tuples per pair (default 6)")
+    parser.add_argument("--n-eval", type=int, default=2, help="eval tuples per pair (default 2)")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="student epochs (default: the student config's)")
+    parser.add_argument("--k", type=int, default=10, help="candidates per query (default 10)")
+    parser.add_argument("--judge", choices=("qwen", "none"), default="qwen",
+                        help="VIEScore judge: the local tiny Qwen2.5-VL (default) or none")
+    parser.add_argument("--student-config", default=str(STUDENT_CONFIG), help="base `vtl fit` config for the student")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_pipeline(args.out, pairs=args.pairs, n_train=args.n_train, n_eval=args.n_eval,
+                     image_size=args.image_size, seed=args.seed, epochs=args.epochs, k=args.k, judge=args.judge,
+                     student_config=args.student_config, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

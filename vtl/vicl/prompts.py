@@ -1,0 +1,32 @@
+"""The fixed VICL instruction and the prompt that joins it with an implicit task description.
+
+Baseline prompts are the instruction alone; "ours" appends the student's description under a fixed header, so any
+backend can split a prompt back into (instruction, description) with `split_prompt`.
+"""
+
+from __future__ import annotations
+
+PROMPT_VERSION = "vicl-v1"
+
+VICL_INSTRUCTION = (
+    "You are given three images. The first image is the input of an image task and the second image is the output "
+    "of that same task: together they are an example. The third image is the input of another task. Perform that "
+    "task on the third image and return only the resulting image, at the same size as the third image."
+)
+
+DESCRIPTION_HEADER = "How the example's task and the task to perform differ:"
+
+
+def build_prompt(description: str | None = None) -> str:
+    """The generator prompt: the fixed instruction, plus the implicit description when one is given."""
+    if description is None or not description.strip():
+        return VICL_INSTRUCTION
+    return f"{VICL_INSTRUCTION}\n\n{DESCRIPTION_HEADER}\n{description.strip()}"
+
+
+def split_prompt(text: str) -> tuple[str, str | None]:
+    """Inverse of `build_prompt`: (instruction, description or None)."""
+    head, sep, tail = text.partition(DESCRIPTION_HEADER)
+    if not sep:
+        return text.strip(), None
+    return head.strip(), tail.strip() or None
