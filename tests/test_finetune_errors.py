@@ -67,3 +67,21 @@ def test_saved_config_drops_secrets():
     clean = _scrub(config)
     assert clean["trainer"]["logger"][0]["init_args"] == {"api_key": "<from environment>", "project": "vtl",
                                                           "token": None}
+
+
+def test_saved_config_keeps_settings_that_only_mention_tokens():
+    from vtl.lightning_cli import _scrub
+
+    clean = _scrub({"model": {"max_new_tokens": 16, "hf_token": "hf_x", "GEMINI_API_KEY": "g"}})
+    assert clean["model"] == {"max_new_tokens": 16, "hf_token": "<from environment>",
+                              "GEMINI_API_KEY": "<from environment>"}
+
+
+def test_wandb_agent_runs_get_their_own_run_dir(tmp_path, monkeypatch):
+    from vtl.lightning_cli import build_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sw1")
+    monkeypatch.setenv("WANDB_RUN_ID", "r7")
+    cli = build_cli(["--config", str(CONFIG), "--trainer.default_root_dir", "runs/base"], run=False)
+    assert Path(cli.trainer.default_root_dir) == Path("runs/wandb-sweep-sw1/r7")

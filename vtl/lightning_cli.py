@@ -20,9 +20,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from vtl.tasks import UnknownTaskError
+from vtl.wandb_utils import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
-_SECRET_KEY = re.compile(r"(api_?key|token|secret|password|credential)", re.IGNORECASE)
+# Anchored at the end of a key so settings such as `max_new_tokens` are kept.
+_SECRET_KEY = re.compile(r"(^|_)(api_?key|token|secret|password|credentials?)$", re.IGNORECASE)
 # Loggers whose files go under save_dir/name/version: with name and version empty their log dir is the run dir.
 _FLAT_LOGGERS = ("CSVLogger", "TensorBoardLogger")
 
@@ -55,7 +57,8 @@ class VtlCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
-        root = str(trainer.default_root_dir or os.getcwd())
+        # Under `wandb agent` each run gets its own dir; the sweep passes only grid parameters, not a run dir.
+        root = agent_run_dir() or str(trainer.default_root_dir or os.getcwd())
         trainer.default_root_dir = root
         loggers = trainer.logger
         if loggers is None or isinstance(loggers, bool):

@@ -1,0 +1,72 @@
+"""Time the whole `vtl demo` (fresh $VTL_HOME and run dir by default) against its 10-minute budget on 2 CPU cores.
+
+    python benchmarks/bench_demo.py [--keep-home DIR] [--out DIR] [-- extra `vtl demo` arguments]
+
+Prints wall time, CPU time of all child processes, the machine's load, the share of the time spent in fits, and the
+ratios to the budget. CPU time bounds the wall time on an otherwise idle 2-core machine (wall <= CPU when the work is
+single-threaded, about CPU / 2 when both cores are busy), so it is the figure to trust on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET_S = 600.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep-home", default=None, help="use (and keep) this VTL_HOME instead of a fresh one")
+    parser.add_argument("--out", default=None, help="demo output dir (default: a fresh temp dir)")
+    parser.add_argument("demo_args", nargs="*", help="passed to `vtl demo` (after --)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="vtl-bench-demo-") as tmp:
+        home = Path(args.keep_home or Path(tmp) / "vtl_home")
+        out = Path(args.out or Path(tmp) / "demo")
+        env = {**os.environ, "VTL_HOME": str(home), "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "vtl.cli", "demo", "--out", str(out), *args.demo_args]
+        print(f"$ VTL_HOME={home} {' '.join(command[2:])}  (cpus: {os.cpu_count()}, load {_load()})", flush=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        rc = subprocess.call(command, env=env)
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        fits = _fit_seconds(out)
+
+    print("\n--- bench_demo ---")
+    print(f"exit status        {rc}")
+    print(f"wall time          {wall:7.1f} s   ({wall / BUDGET_S:.2f} x the {BUDGET_S:.0f} s budget)")
+    print(f"CPU time (all)     {cpu:7.1f} s   ({cpu / BUDGET_S:.2f} x the budget; CPU / wall = {cpu / wall:.2f})")
+    if fits:
+        print(f"fits               {len(fits)} runs, {sum(fits):.1f} s wall ({sum(fits) / wall:.0%} of the demo), "
+              f"{sum(fits) / len(fits):.1f} s per fit")
+    print(f"load average now   {_load()}  (a shared machine inflates wall time, not CPU time)")
+    return rc
+
+
+def _fit_seconds(out: Path) -> list[float]:
+    status = out / "sweep_status.jsonl"
+    if not status.is_file():
+        return []
+    return [json.loads(line)["seconds"] for line in status.read_text().splitlines() if line.strip()]
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
