@@ -9,21 +9,24 @@ lists and are scored, so `validation_step` returns predictions for the cross-tas
 from __future__ import annotations
 
 import contextlib
-import math
-import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
 from vtl.embedded import TINY_MODEL
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
+from vtl.models.training import (
+    adamw_warmup_cosine,
+    assistant_loss,
+    check_trainable_present,
+    keep_trainable,
+    save_pretrained_atomic,
+)
 
 ScoringMode = Literal["likelihood", "generate"]
 
@@ -196,15 +199,7 @@ class TransferFineTuner(LightningModule):
 
     def _answer_loss(self, batch: dict) -> torch.Tensor:
         """Cross-entropy on the answer tokens only (labels are -100 elsewhere), computed in fp32."""
-        labels = batch["labels"]
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        logits = self.model(**inputs, use_cache=False).logits  # [b, s, vocab]
-        targets = labels[:, 1:]
-        mask = targets != -100
-        if not mask.any():
-            raise ValueError("a training batch has no answer tokens to learn (every label is masked)")
-        picked = logits[:, :-1][mask].float()  # [n_answer_tokens, vocab]: only positions that predict the answer
-        return F.cross_entropy(picked, targets[mask])
+        return assistant_loss(self.model, batch)
 
     def validation_step(self, batch: list, batch_idx: int, dataloader_idx: int = 0) -> list:
         return self.score(batch)
@@ -215,67 +210,25 @@ class TransferFineTuner(LightningModule):
     # ---- optimisation ------------------------------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
-        decay, no_decay = [], []
-        for param in self.model.parameters():
-            if param.requires_grad:
-                (decay if param.ndim >= 2 else no_decay).append(param)
-        if not decay and not no_decay:
-            raise ValueError("no trainable parameters: check --model.lora.target_modules")
-        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.lr)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = warmup_cosine(hp.warmup_steps, total, hp.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_warmup_cosine(
+            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+        )
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
-    def _trainable_keys(self) -> set[str]:
-        return {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.has_adapter:
-            keep = self._trainable_keys()
-            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+            checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
             if self.trainer.is_global_zero:
                 self.save_adapter(Path(self.trainer.default_root_dir) / "adapter")
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if self.model is None:
-            return
-        missing = sorted(self._trainable_keys() - set(checkpoint["state_dict"]))
-        if missing:
-            raise KeyError(
-                f"checkpoint lacks {len(missing)} trainable tensors of this model (e.g. {missing[0]}); it was written "
-                "with different --model.lora / --model.model settings"
-            )
+        if self.model is not None:
+            check_trainable_present(checkpoint["state_dict"], self.model)
 
     def save_adapter(self, directory: str | Path) -> Path:
         """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""
-        directory = Path(directory)
-        tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(str(tmp), safe_serialization=True)
-        if self.processor is not None:
-            self.processor.save_pretrained(str(tmp))
-        old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
-        return directory
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0):
-    """LR multiplier: linear warmup from 0 to 1 over `warmup_steps`, then cosine down to `min_ratio` at the end."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        span = max(1, total_steps - warmup_steps)
-        progress = min(1.0, (step - warmup_steps) / span)
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
+        return save_pretrained_atomic(self.model, self.processor, directory)
 
 
 def _unfreeze_for_full_finetuning(model: torch.nn.Module, *, train_vision: bool) -> None:

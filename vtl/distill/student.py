@@ -10,20 +10,24 @@ Thin over plain pieces: `load_model`, `apply_lora`/`prepare_quantized_model`, `C
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
 from vtl.embedded import TINY_MODEL
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
+from vtl.models.training import (
+    adamw_warmup_cosine,
+    assistant_loss,
+    check_trainable_present,
+    keep_trainable,
+    save_pretrained_atomic,
+)
 
 EXPORT_DIR = "student"
 EXPORT_META = "student.json"
@@ -125,15 +129,7 @@ class StudentDistiller(LightningModule):
 
     def description_loss(self, batch: dict) -> torch.Tensor:
         """Token-mean cross-entropy over the assistant span (labels are -100 elsewhere), in fp32."""
-        labels = batch["labels"]
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        logits = self.model(**inputs, use_cache=False).logits  # [b, s, vocab]
-        targets = labels[:, 1:]
-        mask = targets != -100
-        if not mask.any():
-            raise ValueError("a batch has no description tokens to learn (every label is masked)")
-        picked = logits[:, :-1][mask].float()  # [n_answer_tokens, vocab]
-        return F.cross_entropy(picked, targets[mask])
+        return assistant_loss(self.model, batch)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.description_loss(batch)
@@ -183,35 +179,19 @@ class StudentDistiller(LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        from vtl.finetune import warmup_cosine
-
         hp = self.hparams
-        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
-        no_decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]
-        if not decay and not no_decay:
-            raise ValueError("no trainable parameters: check --model.lora.target_modules")
-        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.lr)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(hp.warmup_steps, total,
-                                                                                hp.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_warmup_cosine(
+            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+        )
 
     # ---- checkpoints and export --------------------------------------------------------------------------------
-    def _trainable_keys(self) -> set[str]:
-        return {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        keep = self._trainable_keys()
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+        checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if self.model is None:
-            return
-        missing = sorted(self._trainable_keys() - set(checkpoint["state_dict"]))
-        if missing:
-            raise KeyError(f"checkpoint lacks {len(missing)} trainable tensors (e.g. {missing[0]}); it was written "
-                           f"with different --model.lora / --model.model settings")
+        if self.model is not None:
+            check_trainable_present(checkpoint["state_dict"], self.model)
 
     def on_train_end(self) -> None:
         if self.trainer.is_global_zero:
@@ -219,18 +199,8 @@ class StudentDistiller(LightningModule):
 
     def export(self, directory: str | Path) -> Path:
         """Write the student for `vtl vicl describe`: adapter or full weights, processor, student.json (atomic)."""
-        directory = Path(directory)
-        tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(str(tmp), safe_serialization=True)
-        self.processor.save_pretrained(str(tmp))
         meta = {"base_model": self.model_name, "lora": self.lora is not None,
                 "quantization": None if self.quantization is None else asdict(self.quantization),
                 "max_new_tokens": self.hparams.max_new_tokens}
-        (tmp / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n")
-        old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
-        return directory
+        return save_pretrained_atomic(self.model, self.processor, directory,
+                                      extra={EXPORT_META: json.dumps(meta, indent=2) + "\n"})

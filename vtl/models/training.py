@@ -1,0 +1,93 @@
+"""Training pieces shared by the LightningModules (transfer fine-tuning, student distillation); plain PyTorch."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+
+def assistant_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Token-mean cross-entropy over the assistant span only (labels are -100 elsewhere), computed in fp32."""
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, use_cache=False).logits  # [b, s, vocab]
+    targets = labels[:, 1:]
+    mask = targets != -100
+    if not mask.any():
+        raise ValueError("a batch has no assistant tokens to learn (every label is masked)")
+    picked = logits[:, :-1][mask].float()  # [n_target_tokens, vocab]: only positions that predict the answer
+    return F.cross_entropy(picked, targets[mask])
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:
+    """LR multiplier: linear warmup from 0 to 1 over `warmup_steps`, then cosine down to `min_ratio` at the end."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def adamw_warmup_cosine(
+    model: torch.nn.Module, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int,
+    min_lr_ratio: float = 0.0,
+) -> dict:
+    """AdamW over the trainable parameters (no decay on biases and norms) with a per-step warmup + cosine schedule,
+    in the dict form Lightning's `configure_optimizers` returns."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    if not decay and not no_decay:
+        raise ValueError("no trainable parameters: check --model.lora.target_modules")
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    schedule = warmup_cosine(warmup_steps, max(1, total_steps), min_lr_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def trainable_keys(model: torch.nn.Module, prefix: str = "model.") -> set[str]:
+    return {f"{prefix}{name}" for name, p in model.named_parameters() if p.requires_grad}
+
+
+def keep_trainable(state_dict: dict, model: torch.nn.Module, prefix: str = "model.") -> dict:
+    """Only the trainable tensors of a checkpoint's state dict: a LoRA checkpoint need not carry the frozen base."""
+    keep = trainable_keys(model, prefix)
+    return {k: v for k, v in state_dict.items() if k in keep}
+
+
+def check_trainable_present(state_dict: dict, model: torch.nn.Module, prefix: str = "model.") -> None:
+    missing = sorted(trainable_keys(model, prefix) - set(state_dict))
+    if missing:
+        raise KeyError(
+            f"checkpoint lacks {len(missing)} trainable tensors of this model (e.g. {missing[0]}); it was written "
+            "with different --model.lora / --model.model settings"
+        )
+
+
+def save_pretrained_atomic(model, processor, directory: str | Path, extra: dict[str, str] | None = None) -> Path:
+    """`save_pretrained` of model (a peft model writes its adapter) and processor, plus `extra` files, replacing
+    `directory` only once everything is written, so a crash never leaves a half-written export."""
+    directory = Path(directory)
+    tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    if processor is not None:
+        processor.save_pretrained(str(tmp))
+    for name, text in (extra or {}).items():
+        (tmp / name).write_text(text)
+    old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
