@@ -119,7 +119,7 @@ def test_cli_select_writes_and_prints_every_arm(tmp_path, capsys):
     assert "no donor" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not RELEASED_CSVS, reason="../shared/paper-data/task-transfer-pgf is absent")
+@pytest.mark.skipif(not RELEASED_CSVS, reason="tests/data/task-transfer-pgf is absent")
 def test_select_on_released_matrix(tmp_path):
     csv = next(p for p in RELEASED_CSVS if "-32B-" in p.name)
     specs = mixture_specs(load_matrix(str(csv))[1], "Visual_Similarity", threshold=0.5, budget=135)

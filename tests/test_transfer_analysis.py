@@ -16,7 +16,7 @@ from vtl.transfer.analysis import analyze
 from vtl.transfer.metrics import signed_transfer
 from vtl.transfer.report import TINY_NOTE
 
-needs_released = pytest.mark.skipif(not RELEASED_CSVS, reason="../shared/paper-data/task-transfer-pgf is absent")
+needs_released = pytest.mark.skipif(not RELEASED_CSVS, reason="tests/data/task-transfer-pgf is absent")
 KEYS = ("largest_positive_clique", "largest_negative_clique", "transferability", "malleability", "personas",
         "mean_positive_transferability")
 

@@ -5,7 +5,7 @@ import math
 import warnings
 
 import pytest
-from transfer_data import RELEASED_CSVS, write_csv, write_run
+from transfer_data import RELEASED_CSVS, SHARED_RELEASED, write_csv, write_run
 
 from vtl.transfer.io import AnalysisInputError, AnalysisWarning, load_inputs, order_labels, select_epoch
 from vtl.transfer.matrix import pgf_matrices
@@ -13,7 +13,7 @@ from vtl.transfer.matrix import pgf_matrices
 CT, JG, RD = "Counting", "Jigsaw", "Relative_Depth"
 
 
-@pytest.mark.skipif(not RELEASED_CSVS, reason="../shared/paper-data/task-transfer-pgf is absent")
+@pytest.mark.skipif(not RELEASED_CSVS, reason="tests/data/task-transfer-pgf is absent")
 def test_released_csv_reads_as_is_with_label():
     path = next(p for p in RELEASED_CSVS if "3B" in p.name)
     loaded = load_inputs([f"3B={path}"])
@@ -128,3 +128,11 @@ def test_a_folder_of_csvs_reads_each_file_as_its_own_scale(tmp_path):
     with pytest.raises(AnalysisInputError, match="label each file"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         load_inputs([f"X={tmp_path}"])
+
+
+@pytest.mark.skipif(not SHARED_RELEASED.is_dir(), reason="../shared/paper-data is not beside this checkout")
+def test_test_copies_match_the_shared_released_csvs():
+    shared = sorted(SHARED_RELEASED.glob("*.csv"))
+    assert [p.name for p in shared] == [p.name for p in RELEASED_CSVS]
+    for original, copy in zip(shared, RELEASED_CSVS):
+        assert original.read_bytes() == copy.read_bytes(), f"{copy} differs from {original}"
