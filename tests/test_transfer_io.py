@@ -134,5 +134,5 @@ def test_a_folder_of_csvs_reads_each_file_as_its_own_scale(tmp_path):
 def test_test_copies_match_the_shared_released_csvs():
     shared = sorted(SHARED_RELEASED.glob("*.csv"))
     assert [p.name for p in shared] == [p.name for p in RELEASED_CSVS]
-    for original, copy in zip(shared, RELEASED_CSVS):
+    for original, copy in zip(shared, RELEASED_CSVS, strict=True):
         assert original.read_bytes() == copy.read_bytes(), f"{copy} differs from {original}"
