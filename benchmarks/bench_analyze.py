@@ -1,6 +1,6 @@
 """Time `vtl analyze` on the three released Qwen2.5-VL PGF CSVs (3B, 7B, 32B), plots included.
 
-    .venv/bin/python benchmarks/bench_analyze.py [--repeat 3] [--csv-dir ../shared/paper-data/task-transfer-pgf]
+    .venv/bin/python benchmarks/bench_analyze.py [--repeat 3] [--csv-dir tests/data/task-transfer-pgf]
 
 Prints the best-of-N wall time of the whole analysis (summary.json, report.md, 6 PNGs), of the analysis without
 plots, and of reading the CSVs alone (the reference), with their ratios; the target is "a few seconds".
@@ -29,7 +29,7 @@ def best_of(repeat: int, fn) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--csv-dir", type=Path, default=REPO.parent / "shared" / "paper-data" / "task-transfer-pgf")
+    parser.add_argument("--csv-dir", type=Path, default=REPO / "tests" / "data" / "task-transfer-pgf")
     args = parser.parse_args(argv)
     csvs = sorted(args.csv_dir.glob("*.csv"))
     if len(csvs) != 3:
