@@ -1,14 +1,18 @@
 """Diversity filter at the paper's scale: 52,000 descriptions (26 ordered pairs × 2,000) on this machine's CPUs.
 
-    .venv/bin/python benchmarks/bench_diversity_filter.py [--per-pair 1000] [--embed-all] [--threads 2]
+    .venv/bin/python benchmarks/bench_diversity_filter.py [--sample 2000] [--per-pair 1000] [--embed-all] [--threads 2]
 
-Prints three figures:
-1. embedding throughput of all-MiniLM-L6-v2 on real analytic-teacher descriptions (a sample), extrapolated to
-   52,000 — or measured on all of them with --embed-all;
+Prints:
+1. embedding throughput of all-MiniLM-L6-v2 on real analytic-teacher descriptions (--sample of them, >= 2,000 by
+   default), for the old path (float32) and bfloat16 (the `auto` default on CPUs with native bf16), measured in the same run on interleaved slices of the sample so that load from other
+   processes hits every path alike; each path's agreement with float32 (cosine per description) and whether the
+   filter keeps the same descriptions (overlap of the kept sets, next to float32 under another k-means seed as the
+   scale of "same"). Throughput is extrapolated to 52,000 — or measured on all of them with --embed-all;
 2. the filter proper (near-duplicate pass, MiniBatchKMeans per pair, representatives, before/after report) on
    52,000 precomputed 384-d embeddings: wall time and peak traced memory;
 3. the same per-pair work done the naive way (dense n×n similarity matrix + exact Lloyd KMeans), measured in the
-   same run on a few pairs, as the reference the ratios are printed against.
+   same run on a few pairs, as the reference the ratios are printed against;
+4. end to end at 52,000 (embedding + filter) for the default path and for the old float32 path, and their ratio.
 Without --embed-all the embeddings of step 2 are synthetic (clustered unit vectors with near-duplicates), which
 costs the filter the same work; with --embed-all they are the real ones.
 """
@@ -110,11 +114,43 @@ def measured(fn, *args):
     return result, seconds, peak
 
 
+def compare_precisions(sample: list[str], precisions: list[str], slices: int = 4) -> dict[str, dict]:
+    """Embed `sample` with each precision, slice by slice in turn (so a burst of foreign load lands on all of them);
+    returns per precision: wall and CPU seconds, vectors [n, 384]."""
+    from vtl.distill.diversity import embed_texts, load_sentence_model
+
+    for precision in precisions:
+        load_sentence_model(precision=precision)  # load (and quantize) outside the timing
+        embed_texts(sample[:8], precision=precision)  # first-call warm-up (allocator, oneDNN kernels)
+    out = {p: {"wall": 0.0, "cpu": 0.0, "parts": []} for p in precisions}
+    bounds = np.linspace(0, len(sample), slices + 1).astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for precision in precisions:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out[precision]["parts"].append(embed_texts(sample[lo:hi], precision=precision))
+            out[precision]["wall"] += time.perf_counter() - t0
+            out[precision]["cpu"] += time.process_time() - c0
+    for r in out.values():
+        r["vectors"] = np.concatenate(r.pop("parts"))
+    return out
+
+
+def selection_vs_float32(ref: np.ndarray, other: np.ndarray, n_keep: int, seed: int = 0) -> tuple[float, float, int]:
+    """How the filter run on `other` compares with the float32 run (seed 0): share of the same descriptions kept,
+    mean pairwise cosine of its kept set measured in float32 space, near-duplicate decisions that differ."""
+    from vtl.distill.diversity import mean_pairwise_cosine, near_duplicate_mask, select_diverse
+
+    kept_ref, kept = select_diverse(ref, n_keep, seed=0), select_diverse(other, n_keep, seed=seed)
+    overlap = len(set(kept_ref.tolist()) & set(kept.tolist())) / max(len(kept_ref), 1)
+    flips = int((near_duplicate_mask(ref, 0.95) != near_duplicate_mask(other, 0.95)).sum())
+    return overlap, mean_pairwise_cosine(ref[kept]), flips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-pair", type=int, default=1000, help="kept per pair (2,000 in; default 1,000 so the "
                                                                    "clustering runs)")
-    parser.add_argument("--sample", type=int, default=512, help="descriptions embedded to measure throughput")
+    parser.add_argument("--sample", type=int, default=2000, help="descriptions embedded to measure throughput")
     parser.add_argument("--embed-all", action="store_true", help="embed all 52,000 for real (slow on CPU)")
     parser.add_argument("--reference-pairs", type=int, default=2, help="pairs the naive reference runs on")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -122,33 +158,47 @@ def main() -> None:
 
     import torch
 
-    from vtl.distill.diversity import embed_texts, load_sentence_model
+    from vtl.distill.diversity import DEFAULT_PRECISION, embed_texts, near_duplicate_count, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
     total = N_PAIRS * PER_PAIR_IN
-    print(f"machine: {torch.get_num_threads()} torch threads; corpus: {N_PAIRS} pairs × {PER_PAIR_IN:,} = {total:,}")
+    default = resolve_precision(DEFAULT_PRECISION)
+    print(f"machine: {torch.get_num_threads()} torch threads; corpus: {N_PAIRS} pairs × {PER_PAIR_IN:,} = {total:,}; "
+          f"--precision {DEFAULT_PRECISION} resolves to {default} here")
 
-    texts = analytic_texts(total if args.embed_all else args.sample)
-    load_sentence_model()  # load outside the timing
+    texts = analytic_texts(max(total if args.embed_all else 0, args.sample))
     sample = [t for _, t in texts[: args.sample]]
-    t0, c0 = time.perf_counter(), time.process_time()
-    embed_texts(sample)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rate = len(sample) / wall
-    print(f"1. embedding: {rate:,.0f} descriptions/s (all-MiniLM-L6-v2, {len(sample)} real analytic descriptions, "
-          f"mean {np.mean([len(t.split()) for t in sample]):.0f} words) -> 52,000 in {total / rate / 60:.1f} min")
-    # on a shared machine wall time overstates the cost; CPU time per description gives the unshared figure
-    threads = torch.get_num_threads()
-    print(f"   {1000 * cpu / len(sample):.0f} CPU-ms per description: with {threads} free cores 52,000 take "
-          f"~{total * cpu / len(sample) / threads / 60:.1f} min (load average now {os.getloadavg()[0]:.1f})")
+    precisions = list(dict.fromkeys(["float32", default, "bfloat16"]))
+    load0 = os.getloadavg()[0]
+    runs = compare_precisions(sample, precisions)
+    ref = runs["float32"]["vectors"]
+    n_keep = len(sample) // 4  # below the sample's near-duplicate-free count, so the clustering decides
+    seed_overlap, seed_cos, _ = selection_vs_float32(ref, ref, n_keep, seed=1)
+    _, ref_cos, _ = selection_vs_float32(ref, ref, n_keep)
+    words = np.mean([len(t.split()) for t in sample])
+    print(f"1. embedding {len(sample):,} real analytic descriptions (mean {words:.0f} words), paths interleaved in 4 "
+          f"slices; load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"   filter on the sample, {n_keep:,} kept: float32 (seed 0) kept set has mean cosine {ref_cos:.4f}; "
+          f"float32 with k-means seed 1 keeps {seed_overlap:.1%} of the same descriptions, mean cosine {seed_cos:.4f}")
+    rates = {}
+    for precision, r in runs.items():
+        rates[precision] = len(sample) / r["wall"]
+        cos = (r["vectors"] * ref).sum(axis=1)
+        tag = " (old path)" if precision == "float32" else (" (default)" if precision == default else "")
+        rate, ms = rates[precision], 1000 * r["cpu"] / len(sample)
+        overlap, kept_cos, flips = selection_vs_float32(ref, r["vectors"], n_keep)
+        print(f"   {precision + tag:<20} {rate:6.1f} desc/s wall, {ms:5.1f} CPU-ms/desc, 52,000 in "
+              f"{total / rate / 60:5.1f} min ({rate / rates['float32']:.2f}× float32) | cosine to float32 mean "
+              f"{cos.mean():.5f} min {cos.min():.5f} | near-dups {near_duplicate_count(r['vectors'], 0.95)}, "
+              f"{flips} decisions differ | kept: {overlap:.1%} same, mean cosine {kept_cos:.4f}")
 
     if args.embed_all:
         from vtl.vicl.lowlevel import parse_pair
 
         t0 = time.perf_counter()
         embeddings = embed_texts([t for _, t in texts], cache_dir=Path("runs/bench_embeddings"))
-        print(f"   embedded all {total:,} in {(time.perf_counter() - t0) / 60:.1f} min (cached under "
+        print(f"   embedded all {total:,} ({default}) in {(time.perf_counter() - t0) / 60:.1f} min (cached under "
               f"runs/bench_embeddings)")
         names = sorted({p for p, _ in texts}, key=lambda p: parse_pair(p))
         pair_of = np.array([names.index(p) for p, _ in texts])
@@ -166,7 +216,10 @@ def main() -> None:
     print(f"3. reference on {len(ref_pairs)} pairs: ours {ours_s:.1f} s / {ours_mb:.0f} MiB, naive (dense n×n + "
           f"exact KMeans) {naive_s:.1f} s / {naive_mb:.0f} MiB -> {naive_s / ours_s:.1f}× faster, "
           f"{naive_mb / max(ours_mb, 1e-6):.1f}× less memory")
-    print(f"   end to end at 52,000 (embedding + filter): {(total / rate + seconds) / 60:.1f} min")
+    new_s, old_s = total / rates[default] + seconds, total / rates["float32"] + seconds
+    extrapolated = "" if args.embed_all else f" (embedding extrapolated from the {len(sample):,}-description sample)"
+    print(f"4. end to end at 52,000 (embedding + filter){extrapolated}: {new_s / 60:.1f} min with {default} (default) "
+          f"vs {old_s / 60:.1f} min with float32 (old path) -> {old_s / new_s:.2f}× faster")
 
 
 if __name__ == "__main__":

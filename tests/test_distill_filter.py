@@ -95,6 +95,7 @@ def test_filter_corpus_end_to_end(tmp_path):
     assert first["before"]["near_duplicates"] >= 3 and first["after"]["near_duplicates"] == 0
     assert first["after"]["mean_cosine"] < first["before"]["mean_cosine"]
     assert out.with_suffix(".report.json").exists()
+    assert report["precision"] in ("float32", "bfloat16")
     # embeddings are cached: a second run embeds nothing new and gives the same selection
     cached = list((tmp_path / ".embeddings").glob("*.npy"))
     assert cached
@@ -114,3 +115,37 @@ def test_filter_cli_errors_name_the_line(tmp_path, capsys):
     bad.write_text(json.dumps({"tuple_id": "x", "pair": "Deblur→Dehaze"}) + "\n")
     assert main(["vicl", "filter", "--corpus", str(bad), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "line 1 has no usable 'text'" in capsys.readouterr().out
+
+
+def test_precision_auto_follows_the_cpu(monkeypatch):
+    import vtl.distill.diversity as div
+
+    monkeypatch.setattr(div, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert div.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(div, "_cpu_flags", lambda: {"avx2"})
+    assert div.resolve_precision("auto") == "float32"
+    assert div.resolve_precision("bfloat16") == "bfloat16"
+    with pytest.raises(ValueError, match="--precision must be one of"):
+        div.resolve_precision("fp8")
+
+
+def test_faster_precisions_agree_with_float32():
+    texts = SENTENCES + ["a dark room is brightened", "the dim room gets brighter", "colours become flat"]
+    ref = embed_texts(texts, precision="float32")
+    for precision, floor in (("bfloat16", 0.999),):
+        vectors = embed_texts(texts, precision=precision)
+        assert vectors.dtype == np.float32 and vectors.shape == ref.shape
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+        assert (vectors * ref).sum(axis=1).min() > floor, precision
+        assert vectors[-3] @ vectors[-2] > vectors[-3] @ vectors[-1]
+
+
+def test_embedding_cache_is_keyed_by_precision(tmp_path):
+    texts = SENTENCES[:4]
+    embed_texts(texts, cache_dir=tmp_path, precision="float32")
+    embed_texts(texts, cache_dir=tmp_path, precision="bfloat16")
+    assert len(list(tmp_path.glob("*.npy"))) == 2  # bfloat16 never reuses (or overwrites) float32 vectors
+    again = embed_texts(texts, cache_dir=tmp_path, precision="bfloat16")
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    stored = [np.load(p) for p in tmp_path.glob("*.npy")]
+    assert sum(np.array_equal(vectors, again) for vectors in stored) == 1  # the bfloat16 chunk, distinct from float32
