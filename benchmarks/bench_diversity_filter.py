@@ -4,7 +4,8 @@
 
 Prints:
 1. embedding throughput of all-MiniLM-L6-v2 on real analytic-teacher descriptions (--sample of them, >= 2,000 by
-   default), for the old path (float32) and bfloat16 (the `auto` default on CPUs with native bf16), measured in the same run on interleaved slices of the sample so that load from other
+   default), for the old path (float32) and bfloat16 (the `auto` default on CPUs with native bf16), measured in
+   the same run on interleaved slices of the sample so that load from other
    processes hits every path alike; each path's agreement with float32 (cosine per description) and whether the
    filter keeps the same descriptions (overlap of the kept sets, next to float32 under another k-means seed as the
    scale of "same"). Throughput is extrapolated to 52,000 — or measured on all of them with --embed-all;
