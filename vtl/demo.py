@@ -61,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
     analysis = out / "analysis"
     print(f"[3/3] transfer analysis of {len(complete)} run(s) -> {analysis} {_elapsed(started)}")
     from vtl.transfer.analysis import analyze
+    from vtl.transfer.io import print_warnings
 
     try:
-        summary = analyze([str(r.run_dir) for r in complete], analysis, print_table=True)
+        with print_warnings("vtl demo"):
+            summary = analyze([str(r.run_dir) for r in complete], analysis, print_table=True)
     except ValueError as e:  # the runs' records cannot be analysed (AnalysisInputError names file and row)
         print(f"vtl demo: analysis failed: {e}", file=sys.stderr)
         return 1
