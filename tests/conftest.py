@@ -42,6 +42,18 @@ def synth_dir(vtl_home):
     return build()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of many tiny-model calls: its matmuls are too small to gain from threads, and on a shared CPU
+    spinning OpenMP threads make them ~10x slower. Restored after the module."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

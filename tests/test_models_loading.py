@@ -9,15 +9,7 @@ from PIL import Image
 from vtl.models.loading import ModelLoadError, QuantizationOptions, load_model
 from vtl.models.tiny import SPECIAL_TOKENS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny model's matmuls are too small to gain from threads; on a shared CPU, spinning OpenMP threads
-    make them ~10x slower. Restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,7 @@ from vtl.data.sample import BlinkSample
 from vtl.models.loading import load_model
 from vtl.models.scoring import Prediction, accuracy_summary, option_answer, score_multiple_choice
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny model's matmuls are too small to gain from threads; on a shared CPU, spinning OpenMP threads
-    make them ~10x slower. Restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
