@@ -123,7 +123,7 @@ def test_config_errors_name_the_key(tmp_path, inputs):
                   progress=False)
     broken = Path(tuples).read_text().replace('"b_out"', '"b_outt"', 1)
     Path(tuples).write_text(broken)
-    with pytest.raises(ValueError, match=r"tuples.jsonl:1: tuple t0 lacks field 'b_out'"):
+    with pytest.raises(ValueError, match=r"tuples.jsonl: line 1 \(id t0\) lacks field\(s\) \['b_out'\]"):
         run_infer(InferConfig(tuples=str(tuples), arms=["baseline"], out=str(tmp_path / "r2")), progress=False)
 
 

@@ -106,42 +106,25 @@ IMAGE_FIELDS = ("a_in", "a_out", "b_in", "b_out")
 
 def read_tuples(path: str | Path, split: str | None = None, pairs: list[str] | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
-    """Tuple records from a `vtl vicl pairs` JSONL, image paths made absolute and checked to exist."""
+    """Tuples of a `vtl vicl pairs` file (read by `load_tuples`), at most `limit` per pair, image files checked."""
     from vtl.vicl.lowlevel import pair_label, parse_pair
+    from vtl.vicl.pairs import load_tuples
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tuples file {path} does not exist (run `vtl vicl pairs --out DIR` first)")
-    wanted = {pair_label(*parse_pair(p)) for p in pairs} if pairs else None
     out, per_pair = [], {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
+    for t in load_tuples(path, split=split, pairs=pairs):
+        if limit is not None and per_pair.get(t.pair, 0) >= limit:
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        for key in ("id", "task_a", "task_b", *IMAGE_FIELDS):
-            if key not in row:
-                raise ValueError(f"{path}:{lineno}: tuple {row.get('id', '?')} lacks field {key!r}")
-        label = row.get("pair") or pair_label(row["task_a"], row["task_b"])
-        if (split and row.get("split") != split) or (wanted is not None and label not in wanted):
-            continue
-        if limit is not None and per_pair.get(label, 0) >= limit:
-            continue
-        per_pair[label] = per_pair.get(label, 0) + 1
+        per_pair[t.pair] = per_pair.get(t.pair, 0) + 1
         images = {}
         for key in IMAGE_FIELDS:
-            image_path = (path.parent / row[key]).resolve()
+            image_path = Path(t.path(key)).resolve()
             if not image_path.is_file():
-                raise FileNotFoundError(f"{path}:{lineno}: tuple {row['id']} field {key!r}: {image_path} is missing")
+                raise FileNotFoundError(f"{path}: tuple {t.id} field {key!r}: {image_path} is missing")
             images[key] = str(image_path)
-        out.append({"id": str(row["id"]), "task_a": row["task_a"], "task_b": row["task_b"], "pair": label,
-                    "images": images})
-    if wanted:
-        missing = wanted - set(per_pair)
-        if missing:
-            raise ValueError(f"{path}: no {split or ''} tuples for pairs {sorted(missing)} (config `pairs:`)")
+        out.append({"id": str(t.id), "task_a": t.task_a, "task_b": t.task_b, "pair": t.pair, "images": images})
+    missing = {pair_label(*parse_pair(p)) for p in pairs or []} - set(per_pair)
+    if missing:
+        raise ValueError(f"{path}: no {split or ''} tuples for pairs {sorted(missing)} (config `pairs:`)")
     return out
 
 
