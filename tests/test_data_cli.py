@@ -25,6 +25,8 @@ def test_synth_then_check_round_trip(tmp_path, capsys):
     assert main(["data", "check", str(out), "--tasks", "CT,rd", "AS"]) == 0
     assert [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[2:5]] == [
         "Counting", "Relative_Depth", "Art_Style"]
+    assert main(["data", "check", str(out), "--tasks", "all"]) == 0  # "all" as resolve_tasks reads it: the 13
+    assert "total" in capsys.readouterr().out
 
 
 def test_check_exits_2_with_row_level_errors(tmp_path, capsys):

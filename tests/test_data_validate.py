@@ -24,6 +24,7 @@ BAD_ROWS = [
     ({"image_1": {"bytes": b"definitely not a png", "path": "x.png"}}, "image_1", "undecodable image"),
     ({"image_1": {"bytes": png_bytes()[:40], "path": "cut.png"}}, "image_1", "undecodable image"),
     ({"image_2": {"bytes": png_bytes(), "path": "extra.png"}}, "images", "2 image(s) (image_1, image_2) but Counting"),
+    ({"image_2": {"bytes": png_bytes(), "path": "extra.png"}}, "images", "; fill image_1 and leave the others empty"),
     ({"image_1": None}, "images", "0 image(s)"),
     ({"answer": "(E)"}, "answer", "not one of the lettered choices; use one of (A), (B), (C), (D)"),
     ({"answer": "B is right"}, "answer", "not one of the lettered choices"),

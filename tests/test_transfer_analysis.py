@@ -164,6 +164,20 @@ def test_cli_analyze_bad_input_exits_2(tmp_path, capsys):
     assert "missing column(s) seed, ft_task, task, perfection_gap_factor" in capsys.readouterr().err
 
 
+
+def test_cli_analyze_empty_csv_and_out_on_a_file_exit_2_without_traceback(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["analyze", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "empty.csv: cannot read as CSV" in capsys.readouterr().err
+    csv = next(p for p in RELEASED_CSVS if "-3B-" in p.name)
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a directory")
+    assert main(["analyze", str(csv), "--out", str(blocker), "--no-plots", "--quiet"]) == 2
+    assert "taken: cannot create the output directory" in capsys.readouterr().err
+
 def test_analysis_modules_do_not_import_torch():
     code = ("import sys, vtl.transfer.analysis, vtl.transfer.plots, vtl.transfer.select, vtl.transfer.cli, "
             "vtl.transfer.select_cli; "

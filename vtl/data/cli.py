@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--image-size", type=int, default=64, help="image side in pixels, at least 32 (default 64)")
     check = sub.add_parser("check", help="validate a BLINK-format source; exit 2 with row-level errors if bad")
     check.add_argument("source", help="hub id (owner/name), parquet directory, .jsonl/.parquet file or vtl://synth")
-    check.add_argument("--tasks", nargs="+", default=None, help="task names or abbreviations (default: the 13)")
+    check.add_argument("--tasks", nargs="+", default=None, help="task names or abbreviations, or all (default: the 13)")
     check.add_argument("--split", default="val", help="split to read: val or test (default val)")
 
 
@@ -40,7 +40,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from vtl.data.validate import check_source
 
-    tasks = None if args.tasks is None else [t for arg in args.tasks for t in arg.split(",") if t.strip()]
+    tasks = None if args.tasks is None else ",".join(args.tasks)  # resolve_tasks reads commas and "all"
     try:
         report = check_source(args.source, tasks=tasks, split=args.split)
     except ValueError as exc:  # an unknown --tasks name

@@ -92,7 +92,7 @@ def to_sample(
         raise fail(
             "images",
             f"{len(raw_images)} image(s) ({names}) but {task.name} has {task.n_images} per question",
-            f"fill image_1..image_{task.n_images} and leave the others empty",
+            f"fill {'image_1' if task.n_images == 1 else f'image_1..image_{task.n_images}'} and leave the others empty",
         )
     images = [_open_image(value, fld, base_dir, fail) for fld, value in raw_images]
 

@@ -14,7 +14,7 @@ import pandas as pd
 from vtl.transfer import cliques as cq
 from vtl.transfer.curves import compare_arms, transfer_curves
 from vtl.transfer.groups import GROUPINGS, group_means, scale_trends
-from vtl.transfer.io import load_inputs, note, select_epoch, task_order
+from vtl.transfer.io import AnalysisInputError, load_inputs, note, select_epoch, task_order
 from vtl.transfer.matrix import PGFMatrices, pgf_matrices
 from vtl.transfer.metrics import malleability, transferability
 from vtl.transfer.personas import DEFAULT_TOP_K, consistent_personas, persona_rankings, personas
@@ -86,7 +86,10 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise AnalysisInputError(f"{out}: cannot create the output directory ({exc}); give a directory") from None
     notes: list[str] = []
     loaded = load_inputs(inputs, notes)
     chosen = select_epoch(loaded.frame, epoch, notes)

@@ -114,7 +114,7 @@ def read_released_csv(path: Path, label: str | None, notes: list[str]) -> pd.Dat
     """The authors' released per-seed PGF CSV (no epochs, no accuracies)."""
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise AnalysisInputError(f"{path}: cannot read as CSV ({exc})") from exc
     missing = [c for c in CSV_COLUMNS if c not in raw.columns]
     if missing:
