@@ -170,3 +170,42 @@ def test_mixture_runs_record_arm_and_target(tmp_path, synth_dir):
     )
     for r in _records(tmp_path / "run"):
         assert (r["source_task"], r["arm"], r["mixture_target"]) == ("mixture:random_Counting", "random", "Counting")
+
+
+def test_fresh_fit_into_a_used_run_dir_starts_a_new_log(tmp_path, synth_dir):
+    root = tmp_path / "run"
+    _trainer(root, [CrossTaskPGF(cache_dir=str(tmp_path / "cache"))], max_epochs=2).fit(
+        RuleModule(_rule), datamodule=_data()
+    )
+    # the same run dir, no checkpoint to resume: a new fit (here one that answers everything right)
+    with pytest.warns(UserWarning, match="moved it to transfer.jsonl.replaced-"):
+        _trainer(root, [CrossTaskPGF(cache_dir=str(tmp_path / "cache"))], max_epochs=1).fit(
+            RuleModule(lambda s, epoch: epoch is not None or _rule(s, epoch)), datamodule=_data()
+        )
+    records = _records(root)
+    assert [(r["epoch"], r["target"]) for r in records] == [(0, t) for t in TARGETS.split(",")]
+    assert all(r["accuracy"] == 1.0 for r in records)  # this fit's numbers, not the earlier fit's
+    (aside,) = root.glob("transfer.jsonl.replaced-*")
+    assert len(aside.read_text().splitlines()) == 2 * 3
+    assert json.loads((root / "fit_complete.json").read_text())["epochs"] == 1
+
+
+def test_checkpoint_baseline_is_used_only_for_the_data_it_was_measured_on(tmp_path, synth_dir):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    cache = str(tmp_path / "cache")
+    trainer = Trainer(default_root_dir=tmp_path / "run", max_epochs=1, accelerator="cpu", devices=1, logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                      callbacks=[CrossTaskPGF(cache_dir=cache), ModelCheckpoint(dirpath=tmp_path / "ckpt")])
+    trainer.fit(RuleModule(_rule), datamodule=_data())
+    (ckpt,) = (tmp_path / "ckpt").glob("*.ckpt")
+
+    same = CrossTaskPGF(cache_dir=cache)
+    _trainer(tmp_path / "v1", [same]).validate(RuleModule(_rule), datamodule=_data(), ckpt_path=ckpt)
+    assert same.zero_shot_source == "checkpoint"
+
+    # other eval rows (another split seed): the checkpoint's baseline does not apply; it is measured for these rows
+    other, module = CrossTaskPGF(cache_dir=cache), RuleModule(_rule)
+    with pytest.warns(UserWarning, match="measured on other eval data"):
+        _trainer(tmp_path / "v2", [other]).validate(module, datamodule=_data(split_seed=1), ckpt_path=ckpt)
+    assert other.zero_shot_source == "measured" and module.zero_shot_calls == 1

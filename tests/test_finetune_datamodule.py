@@ -79,6 +79,9 @@ def test_mixture_asking_more_than_the_pool_repeats_with_a_warning(tmp_path, synt
         ({"components": [{"task": "Jigsw", "n": 3}]}, r"components\[0\]: field 'task'"),
         ({"components": [{"task": "Jigsaw", "n": -1}]}, r"components\[0\]: field 'n'"),
         ({"components": [{"task": "Jigsaw"}]}, r"components\[0\]: missing field 'n'"),
+        ({"components": [{"task": "Jigsaw", "n": 3, "weight": "high"}]}, r"components\[0\]: field 'weight'"),
+        ({"components": ["Jigsaw"]}, r"components\[0\]: expected an object"),
+        ({"components": {"Jigsaw": 3}}, r"field 'components' must be a list"),
     ],
 )
 def test_bad_mixture_spec_names_file_and_field(tmp_path, change, message):
@@ -93,5 +96,8 @@ def test_bad_arguments_name_the_flag():
         TransferDataModule(eval_fraction=1.0)
     with pytest.raises(ValueError, match="--data.targets"):
         TransferDataModule(targets="Counting,Nope")
+    for empty in ("", []):
+        with pytest.raises(ValueError, match="--data.targets=.* names no task"):
+            TransferDataModule(targets=empty)
     with pytest.raises(FileNotFoundError, match="--data.mixture"):
         TransferDataModule(mixture="/no/such/mixture.json")

@@ -216,3 +216,19 @@ def test_repo_sweeps_found_by_name_and_configs_resolved_from_repo_root(tmp_path,
     assert sw.executable(command)[:3] == [sys.executable, "-m", "vtl.cli"]
     with pytest.raises(sw.SweepFileError, match="known: .*demo_tiny"):
         sw.find_sweep_file("no_such_sweep")
+
+
+def test_skipped_run_that_ran_with_other_constants_says_so(fake_sweep, tmp_path, capsys):
+    runs_dir = tmp_path / "runs"
+    argv = ["sweep", str(fake_sweep), "--runs-dir", str(runs_dir), "--quiet"]
+    assert main([*argv, "--set", "data.source_task=Counting"]) == 0
+    capsys.readouterr()
+    # the run dir is named after the grid keys only: a new epoch count finds the same, finished run
+    assert main([*argv, "--set", "data.source_task=Counting", "--set", "trainer.max_epochs=3"]) == 0
+    out = capsys.readouterr().out
+    assert "complete, skipped; it ran with trainer.max_epochs=2 (now 3)" in out
+    assert main([*argv, "--set", "data.source_task=Counting", "--set", "trainer.max_epochs=3", "--dry-run"]) == 0
+    assert "(complete); it ran with trainer.max_epochs=2 (now 3)" in capsys.readouterr().out
+    assert main([*argv, "--set", "data.source_task=Counting"]) == 0
+    assert "complete, skipped\n" in capsys.readouterr().out  # same settings: no note
+    assert len(_calls(runs_dir)) == 1

@@ -318,7 +318,7 @@ def run_sweep(
     say(f"sweep {sweep.name}: {n} runs, {n - len(pending)} complete, {len(pending)} to run")
     if dry_run:
         for run in runs:
-            say(f"[{run.index}/{n}] {run.name} ({run.state})")
+            say(f"[{run.index}/{n}] {run.name} ({run.state}){_changed_note(run) if run.complete else ''}")
             say("  " + shlex.join(build_command(sweep, run)))
         return result
     started = time.monotonic()
@@ -326,7 +326,7 @@ def run_sweep(
     for run in runs:
         if run.complete:
             result.skipped.append(run.name)
-            say(f"[{run.index}/{n}] {run.name}: complete, skipped")
+            say(f"[{run.index}/{n}] {run.name}: complete, skipped{_changed_note(run)}")
             continue
         if count is not None and len(result.launched) >= count:
             result.not_started.append(run.name)
@@ -360,6 +360,30 @@ def run_sweep(
     if result.failed:
         say("  rerun the same command to retry failed and unfinished runs")
     return result
+
+
+def changed_params(run: SweepRun) -> dict[str, tuple[Any, Any]]:
+    """Parameters outside the run's name (constants such as trainer.max_epochs) that differ from the ones its
+    finished attempt recorded in sweep_run.json: {key: (recorded, now)}; empty when nothing is recorded."""
+    try:
+        recorded = json.loads((run.run_dir / RUN_INFO).read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        key: (recorded.get(key), value)
+        for key, value in run.params.items()
+        if json.dumps(recorded.get(key), default=str) != json.dumps(value, default=str)
+    }
+
+
+def _changed_note(run: SweepRun) -> str:
+    changed = changed_params(run)
+    if not changed:
+        return ""
+    diff = ", ".join(f"{key}={old!r} (now {new!r})" for key, (old, new) in changed.items())
+    return f"; it ran with {diff}: to run the new settings, use another runs dir"
 
 
 def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:

@@ -56,6 +56,8 @@ class CrossTaskPGF(Callback):
         self._targets: list[str] = []
         self._written: set[tuple[int, str]] = set()
         self.zero_shot_source: str | None = None  # "measured", "cache" or "checkpoint": how the baseline was obtained
+        self._key: dict[str, Any] | None = None  # the cache key of `zero_shot` (JSON types), kept in checkpoints
+        self._restored_key: dict[str, Any] | None = None  # the key a checkpoint brought, until checked against ours
 
     # ---- setup ---------------------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -83,6 +85,25 @@ class CrossTaskPGF(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._ensure_zero_shot(trainer, pl_module)
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A fit in progress is not complete; a fresh fit (no checkpoint restored) into a run dir that holds an
+        earlier fit's transfer log moves that log aside, so the run's log describes this fit only (its epochs would
+        otherwise be skipped as already written). Runs after checkpoint restore, so `trainer.ckpt_path` is final."""
+        if not trainer.is_global_zero:
+            return
+        root = Path(trainer.default_root_dir)
+        (root / FIT_COMPLETE).unlink(missing_ok=True)
+        path = self.log_path(trainer)
+        if trainer.ckpt_path is None and self._written and path.is_file():
+            aside = path.with_name(f"{TRANSFER_LOG}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(aside)
+            self._written = set()
+            rank_zero_warn(
+                f"{root} held the transfer log of an earlier fit and this fit starts from scratch: moved it to "
+                f"{aside.name}. To continue that fit instead, pass --ckpt_path last; to keep runs apart, set "
+                "--trainer.default_root_dir"
+            )
+
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
             self._ensure_zero_shot(trainer, pl_module)
@@ -107,10 +128,19 @@ class CrossTaskPGF(Callback):
         return root / f"{digest}.json"
 
     def _ensure_zero_shot(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        key = self.cache_key(trainer, pl_module)
+        plain_key = json.loads(json.dumps(key, default=str))
+        if self._restored_key is not None and self._restored_key != plain_key:
+            # A checkpoint's baseline holds only for the data and settings it was measured with (e.g. not for a
+            # `vtl validate` of that checkpoint with other --data.max_eval_samples).
+            rank_zero_warn("the checkpoint's zero-shot accuracies were measured on other eval data or settings; "
+                           "taking them from the cache or measuring them again")
+            self.zero_shot, self.zero_shot_source = {}, None
+        self._restored_key = None
         if self.zero_shot and set(self._targets) <= set(self.zero_shot):
             self.zero_shot_source = self.zero_shot_source or "checkpoint"
             return  # measured before, or restored from a checkpoint
-        key = self.cache_key(trainer, pl_module)
+        self._key = plain_key
         file = self._cache_file(key)
         cached = None
         if trainer.is_global_zero and file.is_file():
@@ -263,10 +293,11 @@ class CrossTaskPGF(Callback):
         path.write_text(json.dumps(summary, indent=1) + "\n")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps}
+        return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps, "key": self._key}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.zero_shot = dict(state_dict.get("zero_shot", {}))
+        self._key = self._restored_key = state_dict.get("key")  # None in checkpoints written before the key was kept
 
 
 def _seed() -> int | None:

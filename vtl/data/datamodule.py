@@ -57,12 +57,19 @@ class MixtureSpec:
                 raise ValueError(f"{path}: {where}: missing field {key!r}")
             return obj[key]
 
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a JSON object with target, arm and components (as `vtl select` writes)")
         arm = need(raw, "arm", "top level")
         if arm not in ("direct", "random", "pgf"):
             raise ValueError(f"{path}: field 'arm' is {arm!r}; use one of direct, random, pgf")
         components = []
-        for i, comp in enumerate(need(raw, "components", "top level")):
+        listed = need(raw, "components", "top level")
+        if not isinstance(listed, list):
+            raise ValueError(f"{path}: field 'components' must be a list of {{task, weight, n}} objects")
+        for i, comp in enumerate(listed):
             where = f"components[{i}]"
+            if not isinstance(comp, dict):
+                raise ValueError(f"{path}: {where}: expected an object {{task, weight, n}}, got {comp!r}")
             n = need(comp, "n", where)
             if not isinstance(n, int) or n < 0:
                 raise ValueError(f"{path}: {where}: field 'n' must be a non-negative integer, got {n!r}")
@@ -70,7 +77,10 @@ class MixtureSpec:
                 task = canonical(need(comp, "task", where))
             except ValueError as err:
                 raise ValueError(f"{path}: {where}: field 'task': {err}") from err
-            components.append(MixtureComponent(task, float(comp.get("weight", 1.0)), n))
+            weight = comp.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise ValueError(f"{path}: {where}: field 'weight' must be a non-negative number, got {weight!r}")
+            components.append(MixtureComponent(task, float(weight), n))
         if not any(c.n for c in components):
             raise ValueError(f"{path}: field 'components' holds no rows (every n is 0)")
         try:
@@ -134,6 +144,8 @@ class TransferDataModule(LightningDataModule):
         else:
             self.source_task = None
         self.target_names: list[str] = _task_flag("targets", resolve_tasks, targets)
+        if not self.target_names:
+            raise ValueError(f"--data.targets={targets!r} names no task; give all or task names, e.g. Counting,Jigsaw")
         self.source = source
         self.split = split
         self.eval_fraction = eval_fraction
