@@ -103,6 +103,18 @@ def test_filter_corpus_end_to_end(tmp_path):
     assert [json.loads(line) for line in out.read_text().splitlines()] == rows
 
 
+def test_report_of_a_single_kept_item_is_valid_json(tmp_path):
+    from vtl.distill.diversity import format_report
+
+    corpus = tmp_path / "corpus.jsonl"
+    _corpus(corpus, "Deblur→Dehaze", SENTENCES[:3])
+    out = tmp_path / "filtered.jsonl"
+    report = filter_corpus([corpus], out, per_pair=1)
+    saved = json.loads(out.with_suffix(".report.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert saved["pairs"][0]["after"]["mean_cosine"] is None  # undefined for one item, not NaN
+    assert "nan" not in format_report(report) and "n/a" in format_report(report)
+
+
 def test_embeddings_are_unit_norm_and_semantic():
     vectors = embed_texts(["a dark room is brightened", "the dim room gets brighter", "colours become flat"])
     assert vectors.shape == (3, 384)

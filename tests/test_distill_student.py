@@ -79,3 +79,19 @@ def test_tiny_fit_lowers_validation_loss_and_describe_resumes(data, tiny_model_d
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["tuple_id"] for r in rows] == ["LightEnh-Shadow-eval-00000", "LightEnh-Shadow-eval-00001"]
     assert all(r["source"] == "student" and r["split"] == "eval" and "text" in r for r in rows)
+
+
+def test_describe_refuses_to_append_to_another_producers_file(tmp_path):
+    from vtl.distill.describe import Student, _described_before
+    from vtl.distill.prompts import STUDENT_PROMPT_VERSION
+
+    student = Student(model=None, processor=None, base_model="base", path=tmp_path / "student", max_new_tokens=8)
+    out = tmp_path / "descriptions.jsonl"
+    mine = {"tuple_id": "t0", "source": "student", "student": str((tmp_path / "student").resolve()),
+            "prompt_version": STUDENT_PROMPT_VERSION, "text": "x"}
+    out.write_text(json.dumps(mine) + "\n")
+    assert _described_before(out, student) == {"t0"}
+    teacher = {"tuple_id": "t1", "source": "teacher", "model": "analytic-v1", "prompt_version": "analytic-v1"}
+    out.write_text(json.dumps(mine) + "\n" + json.dumps(teacher) + "\n")
+    with pytest.raises(ValueError, match=r"descriptions.jsonl: line 2 was written by 'teacher' 'analytic-v1'"):
+        _described_before(out, student)

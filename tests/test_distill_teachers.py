@@ -31,6 +31,11 @@ def test_task_mentions_flags_names_not_plain_words():
     assert task_mentions("thin bright streaks over a rainbow-tinted veil") == []
     assert task_mentions("noisy and hazy", strict=True) == ["hazy", "noisy"]
     assert task_mentions("noisy and hazy") == []
+    # a degradation plus "removal" is another name of the task
+    assert task_mentions("A does haze removal; B is about removing the rain streaks") == ["haze removal",
+                                                                                           "removing the rain"]
+    assert task_mentions("Moiré-removal and noise removal") == ["moiré-removal", "noise removal"]
+    assert task_mentions("removing a distance-dependent whitish cast") == []
     for word in ("deblurring", "dehazing", "harmonization", "inpainting", "colorization"):
         assert word in TEACHER_PROMPT  # the prompt lists what not to write ...
     assert len(task_mentions(TEACHER_PROMPT)) >= 5  # ... so the check would flag it
@@ -103,6 +108,19 @@ def test_gemini_teacher_gives_up_as_a_failure_not_a_crash(tuples_dir, monkeypatc
         (out,) = teacher.describe(load_tuples(tuples_dir)[:1])
     assert isinstance(out, TeacherFailure) and "503" in out.reason
     assert len(server.requests) == 2
+
+
+def test_gemini_teacher_stops_the_corpus_on_a_refused_request(tuples_dir, tmp_path, monkeypatch, capsys):
+    from vtl.cli import main
+
+    monkeypatch.setenv("GEMINI_API_KEY", "fake-key")
+    with FakeGemini(default=error(404, "model not found")) as server:
+        code = main(["vicl", "corpus", "--tuples", str(tuples_dir), "--out", str(tmp_path / "c.jsonl"),
+                     "--teacher", "gemini", "--model", "no-such-model", "--base-url", server.base_url,
+                     "--concurrency", "1"])
+        assert len(server.requests) == 1  # not one refused request per tuple
+    assert code == 2
+    assert "refused the teacher request" in (out := capsys.readouterr().out) and "HTTP 404" in out
 
 
 def test_qwen_teacher_runs_on_the_tiny_model(tuples_dir, tiny_model_dir):

@@ -58,8 +58,8 @@ def test_random_arm_same_count_equal_weights_seeded():
     assert len(draws) > 1
 
 
-def test_budget_defaults_to_the_targets_val_size_and_errors_are_clear():
-    assert mixture_specs(_matrix(), RD)["direct"]["budget"] == 124
+def test_budget_defaults_to_the_targets_train_split_and_errors_are_clear():
+    assert mixture_specs(_matrix(), RD)["direct"]["budget"] == 62  # 124 val rows, half held out for evaluation
     with pytest.raises(SelectionError, match=r"no donor for Relative_Depth.*highest is \+0.3000 from Art_Style.*"
                                              r"try --threshold below 0.3000"):
         mixture_specs(_matrix(), RD, threshold=0.5)

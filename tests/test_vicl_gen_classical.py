@@ -56,5 +56,20 @@ def test_make_generator_by_name_and_errors():
         make_generator("dalle")
     with pytest.raises(ValueError, match="generator.options"):
         make_generator("classical", {"nope": 1})
+    for path in ("nosuch_pkg.gen:Gen", "vtl.vicl.classical:NoSuchClass"):
+        with pytest.raises(ValueError, match=f"generator backend '{path}' cannot be imported"):
+            make_generator(path)
     with pytest.raises(ValueError, match="3 images"):
         ClassicalGenerator().generate(VICL_INSTRUCTION, [clean_image(0)], 2)
+
+
+def test_deconvolution_sharpens_a_gaussian_blur():
+    from scipy import ndimage
+
+    from vtl.vicl.classical import OPERATORS_BY_NAME
+
+    sharp = clean_image(0, size=64)
+    blurred = np.stack([ndimage.gaussian_filter(sharp[:, :, c].astype(float), 2.0) for c in range(3)], axis=2)
+    blurred = np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
+    restored = OPERATORS_BY_NAME["deconvolution"].apply(blurred, 1.4, blurred)
+    assert psnr(restored, sharp) > psnr(blurred, sharp) + 0.3  # its borders must not ring (zero padding did)

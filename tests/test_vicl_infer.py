@@ -150,3 +150,25 @@ def test_gemini_backend_concurrent_queries_and_error_retry(tmp_path, inputs, mon
     assert all(r["generator"] == "gemini:img" and r["n_failed"] == 0 for r in records[2:])
     for file in (tmp_path / "run").rglob("*"):  # the key is never written anywhere in the run directory
         assert not file.is_file() or b"test-key" not in file.read_bytes(), file
+
+
+def test_failed_start_does_not_claim_the_run_directory(tmp_path, inputs, monkeypatch):
+    tuples, desc = inputs
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    base = {"tuples": str(tuples), "descriptions": str(desc), "out": str(tmp_path / "run"), "k": 2}
+    with pytest.raises(ValueError, match="unknown generator backend 'clasical'"):
+        run_infer(InferConfig(**base, generator={"backend": "clasical"}), progress=False)
+    from vtl.vicl.gemini import MissingApiKeyError
+
+    with pytest.raises(MissingApiKeyError, match="GEMINI_API_KEY"):
+        run_infer(InferConfig(**base, generator={"backend": "gemini"}), progress=False)
+    path = run_infer(InferConfig(**base), progress=False)  # the corrected config runs in the same directory
+    assert len(read_results(path)) == 4
+
+
+def test_non_integer_k_names_the_key(tmp_path, inputs):
+    tuples, desc = inputs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"tuples": str(tuples), "descriptions": str(desc), "k": "two"}))
+    with pytest.raises(ValueError, match=r"bad.yaml: `k:` must be an integer, got 'two'"):
+        InferConfig.from_yaml(bad)

@@ -88,6 +88,8 @@ def test_make_scorer_choices():
     assert make_scorer("none") is None and make_scorer(None) is None
     with pytest.raises(ValueError, match="unknown judge"):
         make_scorer("gpt")
+    with pytest.raises(ValueError, match="judge.max_attempts must be an integer >= 1, got 0"):
+        make_scorer("qwen", max_attempts=0)  # refused before any model is loaded
 
 
 def test_gemini_judge_against_local_server(monkeypatch):

@@ -41,3 +41,6 @@ def test_offline_chain_end_to_end_and_resume(tmp_path):
     run_pipeline(out, **kwargs)
     assert len(read_results(out / "infer" / "results.jsonl")) == len(records)
     assert json.loads((out / "infer" / "summary.json").read_text())["n_records"] == len(records)
+    # a rerun asking for another student does not silently reuse the one already fitted
+    with pytest.raises(ValueError, match="fitted with other --epochs"):
+        run_pipeline(out, **{**kwargs, "epochs": 2})

@@ -83,3 +83,12 @@ def test_report_does_not_import_torch():
 
     code = "import sys, vtl.vicl.report, vtl.vicl.infer; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_bad_results_line_names_the_file_and_field(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text(json.dumps({"tuple_id": "t0"}) + "\n")
+    assert main(["vicl", "report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'results.jsonl'}: results line 1: missing field 'arm'" in err

@@ -3,8 +3,9 @@
 Line: {"tuple_id", "pair", "task_a", "task_b", "split", "source": "teacher", "teacher" (backend), "model",
 "prompt_version", "text", "task_mentions" (task names found; should be []), "strict_mentions" (degradation nouns)}.
 A rerun skips tuples already in the file; each line is appended and fsync'd as soon as its batch is done, so a kill
-loses at most the batch in flight and leaves no duplicate. Tuples whose teacher call failed are not written (a rerun
-tries them again) and are counted in the summary.
+loses at most the batch in flight and leaves no duplicate. Tuples whose teacher call failed transiently are not
+written (a rerun tries them again) and are counted in the summary; a refused API request (bad key or model) stops
+the run.
 """
 
 from __future__ import annotations

@@ -63,6 +63,22 @@ def load_student(path: str | Path, *, base_model: str | None = None, device: str
     return Student(model, processor, base, path, int(meta.get("max_new_tokens", 128)))
 
 
+def _described_before(out: Path, student: Student) -> set[str]:
+    """Tuple ids already in `out`; refuses a file written by a teacher, another student or another prompt."""
+    done: set[str] = set()
+    if not out.exists():
+        return done
+    student_path = str(student.path.resolve())
+    for number, row in enumerate(iter_jsonl(out), start=1):
+        if (row.get("source"), row.get("student"), row.get("prompt_version")) != (
+                "student", student_path, STUDENT_PROMPT_VERSION):
+            raise ValueError(f"{out}: line {number} was written by {row.get('source')!r} "
+                             f"{row.get('student') or row.get('model')!r} with prompt {row.get('prompt_version')!r}, "
+                             f"not student {student_path!r}; write these descriptions to another --out")
+        done.add(row["tuple_id"])
+    return done
+
+
 def describe_tuples(
     student: Student,
     tuples_path: str | Path,
@@ -84,7 +100,7 @@ def describe_tuples(
     tuples = load_tuples(tuples_path, split=split, pairs=pairs)
     if limit is not None:
         tuples = tuples[:limit]
-    done = {r["tuple_id"] for r in iter_jsonl(out)} if out.exists() else set()
+    done = _described_before(out, student)
     todo = [t for t in tuples if t.id not in done]
     bar = None
     if progress:

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -318,10 +319,19 @@ def filter_corpus(
         "dropped_naming_a_task": 0 if keep_named else len(named), "precision": resolve_precision(precision),
         "n_in": len(rows), "n_out": len(keep),
         "seconds_embedding": round(t_embed, 2), "seconds_total": round(time.perf_counter() - t0, 2),
-        "pairs": [{"pair": r.pair, "before": asdict(r.before), "after": asdict(r.after)} for r in reports],
+        "pairs": [{"pair": r.pair, "before": _stats_dict(r.before), "after": _stats_dict(r.after)} for r in reports],
     }
     out.with_suffix(".report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return report
+
+
+def _stats_dict(stats: DiversityStats) -> dict:
+    """asdict with undefined measures (mean cosine of fewer than two items) as None, so the report is valid JSON."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(stats).items()}
+
+
+def _num(value: float | None, width: int) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.3f}"
 
 
 def format_report(report: dict) -> str:
@@ -329,9 +339,9 @@ def format_report(report: dict) -> str:
              f"{'distinct-2':>10} → {'kept':>5}"]
     for p in report["pairs"]:
         b, a = p["before"], p["after"]
-        lines.append(f"{p['pair']:<22} {b['n']:>6} → {a['n']:>5}  {b['mean_cosine']:>8.3f} → {a['mean_cosine']:>6.3f}"
-                     f"  {b['near_duplicates']:>8} → {a['near_duplicates']:>4}  {b['distinct_2']:>10.3f} → "
-                     f"{a['distinct_2']:>5.3f}")
+        lines.append(f"{p['pair']:<22} {b['n']:>6} → {a['n']:>5}  {_num(b['mean_cosine'], 8)} → "
+                     f"{_num(a['mean_cosine'], 6)}  {b['near_duplicates']:>8} → {a['near_duplicates']:>4}  "
+                     f"{_num(b['distinct_2'], 10)} → {_num(a['distinct_2'], 5)}")
     lines.append(f"{report['n_in']} descriptions → {report['n_out']} kept "
                  f"({report['dropped_naming_a_task']} dropped for naming a task) in {report['seconds_total']:.1f}s")
     return "\n".join(lines)

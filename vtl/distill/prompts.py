@@ -28,13 +28,13 @@ STUDENT_PROMPT = (
     "example B, and how the two objectives differ, without naming any task."
 )
 
-# Task names in the forms people write them; any hit means the description names a task.
+# Task names in the forms people write them ("haze removal" names dehazing); any hit means the description names a task.
 TASK_NAME_PATTERNS: dict[str, str] = {
-    "deblurring": r"de-?blur\w*",
-    "dehazing": r"de-?haz\w*",
-    "demoireing": r"de-?moir\w*",
-    "denoising": r"de-?nois\w*",
-    "deraining": r"de-?rain\w*",
+    "deblurring": r"de-?blur\w*|blur[\s-]+remov\w*|remov\w*\s+(?:the\s+)?blur",
+    "dehazing": r"de-?haz\w*|(?:haze|fog)[\s-]+remov\w*|remov\w*\s+(?:the\s+)?(?:haze|fog)",
+    "demoireing": r"de-?moir\w*|moir[eé][\s-]+remov\w*|remov\w*\s+(?:the\s+)?moir[eé]",
+    "denoising": r"de-?nois\w*|noise[\s-]+remov\w*|remov\w*\s+(?:the\s+)?noise",
+    "deraining": r"de-?rain\w*|rain(?:[\s-]+streaks?)?[\s-]+remov\w*|remov\w*\s+(?:the\s+)?rain",
     "reflection_removal": r"reflection[\s-]+remov\w*|remov\w*\s+(?:the\s+)?reflections?",
     "shadow_removal": r"shadow[\s-]+remov\w*|remov\w*\s+(?:the\s+)?shadows?",
     "colorization": r"colou?ri[sz]\w*",

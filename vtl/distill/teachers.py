@@ -161,7 +161,7 @@ class GeminiTeacher:
     def _one(self, t: VICLTuple) -> str | TeacherFailure:
         from google.genai import types
 
-        from vtl.vicl.gemini import block_reason, response_text, with_retries
+        from vtl.vicl.gemini import block_reason, is_retryable, response_text, status_code, with_retries
 
         config = types.GenerateContentConfig(temperature=self.temperature)
         kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
@@ -172,7 +172,11 @@ class GeminiTeacher:
                 max_attempts=self.max_attempts, base_delay=self.base_delay, describe=f"teacher call for {t.id}",
                 **kwargs,
             )
-        except Exception as exc:  # noqa: BLE001 - recorded per tuple; a rerun retries it
+        except Exception as exc:  # noqa: BLE001 - transient: recorded per tuple, a rerun retries it
+            if not is_retryable(exc) and status_code(exc) is not None:
+                # a refused request (bad key, model name, request) fails the same way for every tuple: stop now
+                raise ValueError(f"Gemini refused the teacher request for {t.id} (HTTP {status_code(exc)}): "
+                                 f"{str(exc)[:200]}; check --model and the key in --api-key-env") from None
             return TeacherFailure(f"{type(exc).__name__}: {str(exc)[:200]}")
         text = clean_description(response_text(response))
         if not text:

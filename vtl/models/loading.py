@@ -82,7 +82,7 @@ def resolve_model_source(name_or_path: str) -> str:
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelLoadError(
-                f"model path {str(path)!r} is not a checkpoint directory (no config.json); point model.name at a "
+                f"model path {str(path)!r} is not a checkpoint directory (no config.json); point --model.model at a "
                 f"directory written by save_pretrained or `vtl model tiny --out DIR`"
             )
         return str(path)

@@ -22,6 +22,8 @@ from vtl.transfer.matrix import pgf_matrices
 
 ARMS = ("direct", "random", "pgf")
 SPEC_KEYS = ("target", "arm", "budget", "seed", "threshold", "components")
+# TransferDataModule's default share of a task's rows held out for evaluation.
+DEFAULT_EVAL_FRACTION = 0.5
 
 
 class SelectionError(ValueError):
@@ -106,7 +108,8 @@ def mixture_specs(matrix: pd.DataFrame, target: str, *, threshold: float = 0.0, 
                   seed: int = 0, arms: tuple[str, ...] = ARMS) -> dict[str, dict]:
     """arm -> spec for `target` from a mean PGF matrix (sources as rows, targets as columns).
 
-    budget defaults to the target's BLINK val size, the most rows direct fine-tuning on it could draw on.
+    budget defaults to the rows direct fine-tuning on the target has: its BLINK val size minus the eval half that
+    TransferDataModule holds out by default (eval_fraction 0.5, rounded as vtl.data.split does).
     """
     try:
         target = get_task(target).name
@@ -117,7 +120,10 @@ def mixture_specs(matrix: pd.DataFrame, target: str, *, threshold: float = 0.0, 
         raise SelectionError(f"unknown arm(s) {', '.join(unknown)}; arms are {', '.join(ARMS)}")
     if not math.isfinite(threshold) or threshold < 0:
         raise SelectionError(f"--threshold must be >= 0 (weights are proportional to PGF), got {threshold}")
-    budget = get_task(target).val_size if budget is None else int(budget)
+    if budget is None:
+        val_size = get_task(target).val_size
+        budget = val_size - round(DEFAULT_EVAL_FRACTION * val_size)
+    budget = int(budget)
     if budget < 1:
         raise SelectionError(f"--budget must be a positive number of samples, got {budget}")
     if target not in matrix.columns:

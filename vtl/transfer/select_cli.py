@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.0,
                         help="donors need mean PGF(source->target) above this (default 0)")
     parser.add_argument("--budget", type=int, default=None,
-                        help="training samples per arm (default: the target's BLINK val size)")
+                        help="training samples per arm (default: the target's train split, i.e. its BLINK val "
+                             "size minus the default eval half)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random arm's draw and of the mixture")
     parser.add_argument("--label", default=None, help="which label (model scale) of --matrix to use, if it has several")
     parser.add_argument("--epoch", choices=("last", "best"), default="last",

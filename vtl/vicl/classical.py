@@ -76,7 +76,15 @@ def _deconvolve(image, sigma, _ref):
     ax = np.arange(-radius, radius + 1)
     psf = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma**2))
     psf /= psf.sum()
-    return _per_channel(lambda ch: restoration.richardson_lucy(ch, psf, num_iter=12, clip=True), image)
+    # richardson_lucy convolves with zero padding: without a reflected margin the dark border rings inwards and the
+    # result is worse than the blurred input on small images
+    pad = 2 * radius
+
+    def deconvolve(ch):
+        padded = np.pad(ch, pad, mode="reflect")
+        return restoration.richardson_lucy(padded, psf, num_iter=12, clip=True)[pad:-pad, pad:-pad]
+
+    return _per_channel(deconvolve, image)
 
 
 def _dehaze(image, omega, _ref):

@@ -133,7 +133,11 @@ def make_generator(backend: str, options: dict[str, Any] | None = None) -> Gener
             f"unknown generator backend {backend!r}: use one of {sorted(BACKENDS)} or 'package.module:Class'"
         )
     module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"generator backend {backend!r} cannot be imported ({exc}); check `generator.backend:`") \
+            from None
     try:
         return cls(**(options or {}))
     except TypeError as exc:

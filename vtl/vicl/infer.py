@@ -66,6 +66,10 @@ class InferConfig:
     judge: dict[str, Any] = field(default_factory=lambda: {"backend": "none", "options": {}, "max_attempts": 3})
 
     def __post_init__(self):
+        for name in ("k", "concurrency", "limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"`{name}:` must be an integer, got {value!r}")
         if self.k < 1:
             raise ValueError(f"k must be >= 1 (candidates per query), got {self.k}")
         if self.concurrency < 1:
@@ -297,19 +301,21 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
                 f"{source}: no description for {len(missing)} tuple(s), e.g. {missing[:3]}; "
                 "describe the same tuples file (`vtl vicl describe` / `vtl vicl corpus --split eval`)"
             )
-    _check_run_dir(out, config)
     results_path = out / RESULTS_FILE
-    _drop_partial_tail(results_path)
     done = {r["key"] for r in read_results(results_path) if r.get("status") != "error"}
     todo = [(it, arm) for it in items for arm in config.arms if item_key(it["id"], arm) not in done]
     total = len(items) * len(config.arms)
+    generator = scorer = None
+    if todo:
+        # Built before config.json is written, so a typo in a backend or a missing key does not claim the directory.
+        generator = make_generator(config.generator["backend"], config.generator.get("options"))
+        judge = config.judge or {}
+        scorer = make_scorer(judge.get("backend"), judge.get("options"), judge.get("max_attempts", 3))
+    _check_run_dir(out, config)
     if not todo:
         log.info("all %d items of %s are done", total, results_path)
         return results_path
-
-    generator = make_generator(config.generator["backend"], config.generator.get("options"))
-    judge = config.judge or {}
-    scorer = make_scorer(judge.get("backend"), judge.get("options"), judge.get("max_attempts", 3))
+    _drop_partial_tail(results_path)
     workers = config.concurrency
     if workers > 1 and not (generator.concurrent and (scorer is None or scorer.backend.concurrent)):
         log.info("generator %s / judge run one query at a time (local compute); concurrency %d -> 1",

@@ -242,6 +242,8 @@ def make_scorer(backend: str | None, options: dict[str, Any] | None = None, max_
         return None
     if backend not in JUDGES:
         raise ValueError(f"unknown judge backend {backend!r}: use one of {sorted(JUDGES)} or none")
+    if not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"judge.max_attempts must be an integer >= 1, got {max_attempts!r}")
     try:
         judge = JUDGES[backend](**(options or {}))
     except TypeError as exc:

@@ -106,8 +106,13 @@ def run_pipeline(
     student_dir = out / "student"
     export = student_dir / "student"
     steps.start(f"tiny student fit -> {export}")
+    fit_stamp = student_dir / ".pipeline.json"
+    fit_settings = {"epochs": epochs, "student_config": str(Path(student_config).resolve())}
+    if fit_stamp.is_file() and json.loads(fit_stamp.read_text()) != fit_settings:
+        raise ValueError(f"{export} was fitted with other --epochs/--student-config ({fit_stamp}): use a new --out")
     if not (export / "student.json").is_file():
         student_dir.mkdir(exist_ok=True)
+        fit_stamp.write_text(json.dumps(fit_settings) + "\n")
         config = fit_config(Path(student_config), student_dir, tuples, filtered, corpus_dir / "teacher_eval.jsonl",
                             epochs)
         config_path = out / "student_fit.yaml"

@@ -261,7 +261,10 @@ def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool 
     records = read_results(results)
     if not records:
         raise ValueError(f"{results} holds no records yet: run `vtl vicl infer` first")
-    summary = summarize(records)
+    try:
+        summary = summarize(records)
+    except ValueError as exc:
+        raise ValueError(f"{results}: {exc}") from None
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     text = markdown(summary, run_dir)
     (run_dir / "report.md").write_text(text)
