@@ -208,9 +208,8 @@ def _tool(rng: Rng, s: int) -> tuple[Image.Image, dict[str, tuple[float, float]]
     return img, {"grip": tuple(grip), "mid": tuple(mid), "head": tuple(head), "tip": tuple(far)}
 
 
-def functional_correspondence(rng: Rng, s: int, answer: int) -> Generated:
-    img1, parts1 = _tool(rng, s)
-    img2, parts2 = _tool(rng, s)
+def _mark_correspondence(rng: Rng, s: int, answer: int, img1, parts1: dict, img2, parts2: dict) -> str:
+    """Ring a random part of image 1 as REF and the four parts of image 2 as A-D, the same part at `answer`."""
     names = list(parts1)
     ref = names[rng.integers(len(names))]
     order = [str(n) for n in rng.permutation(names) if n != ref]
@@ -219,6 +218,13 @@ def functional_correspondence(rng: Rng, s: int, answer: int) -> Generated:
     d2 = ImageDraw.Draw(img2)
     for letter, name in zip("ABCD", order, strict=True):
         _ring(d2, *parts2[name], letter, s)
+    return ref
+
+
+def functional_correspondence(rng: Rng, s: int, answer: int) -> Generated:
+    img1, parts1 = _tool(rng, s)
+    img2, parts2 = _tool(rng, s)
+    ref = _mark_correspondence(rng, s, answer, img1, parts1, img2, parts2)
     q = (
         "Humans can find corresponding points for the same action between different objects. For instance, to "
         "hold a tool you grip its handle end, and to strike with it you use its head. Given the following two "
@@ -359,14 +365,7 @@ def _house(rng: Rng, s: int) -> tuple[Image.Image, dict[str, tuple[float, float]
 def semantic_correspondence(rng: Rng, s: int, answer: int) -> Generated:
     img1, p1 = _house(rng, s)
     img2, p2 = _house(rng, s)
-    names = list(p1)
-    ref = names[rng.integers(4)]
-    order = [str(n) for n in rng.permutation(names) if n != ref]
-    order.insert(answer, ref)
-    _ring(ImageDraw.Draw(img1), *p1[ref], "REF", s)
-    d2 = ImageDraw.Draw(img2)
-    for letter, name in zip("ABCD", order, strict=True):
-        _ring(d2, *p2[name], letter, s)
+    ref = _mark_correspondence(rng, s, answer, img1, p1, img2, p2)
     q = (
         "Humans can find corresponding points for different objects in the same category. For instance, the roof "
         "apex of one house corresponds to the roof apex of another house. Given the following two images, a "
