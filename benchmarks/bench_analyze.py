@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import pandas as pd
 
-    from vtl.transfer.analysis import analyze
+    from vtl.analysis.analysis import analyze
 
     import_s = time.perf_counter() - start
     inputs = [str(p) for p in csvs]

@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from vtl.callbacks.cross_task import CrossTaskPGF
     from vtl.lightning_cli import build_cli
+    from vtl.transfer.cross_task import CrossTaskPGF
 
     totals: dict[str, float] = {}
     instrument(CrossTaskPGF, totals)

@@ -69,7 +69,7 @@ def build_checkpoint(out: Path, shape: dict, device: str, start: float) -> int:
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from vtl.embedded import tiny_model_dir
+    from vtl.models.tiny import tiny_model_dir
 
     tiny = tiny_model_dir()
     raw = json.loads((tiny / "config.json").read_text())
@@ -138,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     from lightning.pytorch import Callback
     from torch.utils.data import DataLoader
 
-    from vtl.finetune import TransferFineTuner
     from vtl.models.loading import QuantizationOptions
     from vtl.models.lora import LoraOptions
+    from vtl.transfer.finetune import TransferFineTuner
 
     on_gpu = torch.cuda.is_available()
     device = "cuda" if on_gpu else "cpu"

@@ -30,14 +30,14 @@ def vtl_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(vtl_home):
-    from vtl.embedded import tiny_model_dir as build
+    from vtl.models.tiny import tiny_model_dir as build
 
     return build()
 
 
 @pytest.fixture(scope="session")
 def synth_dir(vtl_home):
-    from vtl.embedded import synth_suite_dir as build
+    from vtl.data.synth import synth_suite_dir as build
 
     return build()
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 from lightning.pytorch import LightningModule, Trainer
 
-from vtl.callbacks.cross_task import CrossTaskPGF, _read_written
-from vtl.data.datamodule import TransferDataModule
+from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, pgf
 from vtl.models.scoring import Prediction
-from vtl.transfer.pgf import TRANSFER_RECORD_FIELDS, pgf
+from vtl.transfer.cross_task import CrossTaskPGF, _read_written
+from vtl.transfer.datamodule import TransferDataModule
 
 TARGETS = "Counting,Jigsaw,Art_Style"
 

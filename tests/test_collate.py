@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vtl.data.collate import ChatCollator, ChatExample, blink_example, prompt_text
 from vtl.data.sample import BlinkSample
+from vtl.models.chat import ChatCollator, ChatExample, blink_example, prompt_text
 from vtl.models.loading import load_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from vtl import sweep as sw
 from vtl.cli import main
+from vtl.transfer import sweep as sw
 
 
 def test_unknown_source_task_is_a_clear_error(tmp_path, capsys):

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from vtl.cli import main
-from vtl.distill.corpus import build_corpus
-from vtl.distill.teachers import AnalyticTeacher, TeacherFailure
+from vtl.records import read_jsonl
+from vtl.vicl.corpus import build_corpus
 from vtl.vicl.pairs import load_tuples, write_tuples
-from vtl.vicl.records import read_jsonl
+from vtl.vicl.teachers import AnalyticTeacher, TeacherFailure
 
 FIELDS = {"tuple_id", "pair", "source", "teacher", "model", "prompt_version", "text", "task_mentions"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vtl.cli import main
-from vtl.distill.datamodule import BuildOptions, DistillDataModule, join_records
+from vtl.vicl.student_data import BuildOptions, DistillDataModule, join_records
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "distill").glob("*.yaml"))
 
@@ -21,7 +21,7 @@ def test_distill_configs_parse(config, capsys):
         build_cli(["fit", "--config", str(config), "--print_config"])
     assert info.value.code == 0
     printed = capsys.readouterr().out
-    assert "vtl.distill.student.StudentDistiller" in printed and "monitor: val/loss" in printed
+    assert "vtl.vicl.student.StudentDistiller" in printed and "monitor: val/loss" in printed
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_datamodule_joins_corpus_and_never_shows_b_out(data):
 def test_tiny_fit_lowers_validation_loss_and_describe_resumes(data, tiny_model_dir, tmp_path):
     from lightning.pytorch import Trainer, seed_everything
 
-    from vtl.distill.student import StudentDistiller
     from vtl.models.lora import LoraOptions
+    from vtl.vicl.student import StudentDistiller
 
     dm, root = data
     seed_everything(0)
@@ -82,8 +82,8 @@ def test_tiny_fit_lowers_validation_loss_and_describe_resumes(data, tiny_model_d
 
 
 def test_describe_refuses_to_append_to_another_producers_file(tmp_path):
-    from vtl.distill.describe import Student, _described_before
-    from vtl.distill.prompts import STUDENT_PROMPT_VERSION
+    from vtl.vicl.describe import Student, _described_before
+    from vtl.vicl.teacher_prompts import STUDENT_PROMPT_VERSION
 
     student = Student(model=None, processor=None, base_model="base", path=tmp_path / "student", max_new_tokens=8)
     out = tmp_path / "descriptions.jsonl"

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from vtl.data.datamodule import MixtureSpec, TransferDataModule
 from vtl.data.sample import BlinkSample
 from vtl.tasks import TRANSFER_TASKS
+from vtl.transfer.datamodule import MixtureSpec, TransferDataModule
 
 
 def test_source_task_trains_and_every_target_evaluates(synth_dir):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from vtl.callbacks.cross_task import CrossTaskPGF
 from vtl.lightning_cli import build_cli
 from vtl.tasks import TRANSFER_TASKS
+from vtl.transfer.cross_task import CrossTaskPGF
 
 pytestmark = pytest.mark.slow
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "transfer" / "tiny.yaml")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vtl.finetune import TransferFineTuner
 from vtl.lightning_cli import run_lightning_cli
+from vtl.transfer.finetune import TransferFineTuner
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "transfer" / "tiny.yaml")
 

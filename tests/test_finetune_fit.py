@@ -14,10 +14,10 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from vtl.callbacks.cross_task import CrossTaskPGF
+from vtl.analysis.pgf import pgf
 from vtl.lightning_cli import build_cli
 from vtl.tasks import TRANSFER_TASKS
-from vtl.transfer.pgf import pgf
+from vtl.transfer.cross_task import CrossTaskPGF
 
 pytestmark = pytest.mark.slow
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "transfer" / "tiny.yaml"

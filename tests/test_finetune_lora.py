@@ -6,11 +6,11 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 
-from vtl.data.datamodule import TransferDataModule
-from vtl.finetune import TransferFineTuner
 from vtl.models.loading import QuantizationOptions, load_model
 from vtl.models.lora import LoraOptions, apply_lora, prepare_quantized_model
 from vtl.models.training import warmup_cosine
+from vtl.transfer.datamodule import TransferDataModule
+from vtl.transfer.finetune import TransferFineTuner
 
 
 def _trainable(model) -> list[str]:

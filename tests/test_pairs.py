@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from vtl.cli import main
+from vtl.records import read_jsonl
 from vtl.vicl.pairs import IMAGE_KEYS, load_real_pairs, load_tuples, write_tuples
-from vtl.vicl.records import read_jsonl
 
 PAIRS = ["Deblur→Dehaze", "Inpaint→Style"]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vtl.data.collate import ChatCollator, ChatExample, blink_example
 from vtl.data.sample import BlinkSample
+from vtl.models.chat import ChatCollator, ChatExample, blink_example
 from vtl.models.loading import load_model
 from vtl.models.scoring import Prediction, accuracy_summary, option_answer, score_multiple_choice
 

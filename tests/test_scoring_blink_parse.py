@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vtl.models.blink_parse import parse_choice
+from vtl.models.parsing import parse_choice
 
 ABCD = ["A", "B", "C", "D"]
 

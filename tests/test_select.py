@@ -6,10 +6,8 @@ import pandas as pd
 import pytest
 from transfer_data import RELEASED_CSVS, write_csv
 
-from vtl.cli import main
-from vtl.tasks import TRANSFER_TASKS
-from vtl.transfer.analysis import analyze
-from vtl.transfer.select import (
+from vtl.analysis.analysis import analyze
+from vtl.analysis.select import (
     SPEC_KEYS,
     SelectionError,
     largest_remainder,
@@ -18,8 +16,10 @@ from vtl.transfer.select import (
     read_spec,
     write_specs,
 )
+from vtl.cli import main
+from vtl.tasks import TRANSFER_TASKS
 
-pytestmark = pytest.mark.filterwarnings("ignore::vtl.transfer.io.AnalysisWarning")  # gaps in hand-made matrices
+pytestmark = pytest.mark.filterwarnings("ignore::vtl.analysis.io.AnalysisWarning")  # gaps in hand-made matrices
 CT, JG, RD, VS, AS = "Counting", "Jigsaw", "Relative_Depth", "Visual_Similarity", "Art_Style"
 
 

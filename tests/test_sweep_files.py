@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vtl import sweep as sw
+from vtl.home import CONFIGS_DIR
 from vtl.tasks import REGISTRY, canonical
+from vtl.transfer import sweep as sw
 
 SWEEP_FILES = sorted(sw.SWEEPS_DIR.glob("*.yaml"))
 # Keys the code logs (DESIGN.md / STYLE.md): the cross-task PGF callback's and the training loss.
@@ -39,7 +40,7 @@ def fit_parser():
     original, argv = lightning_cli.VtlCLI, sys.argv
     lightning_cli.VtlCLI, sys.argv = ParseOnly, ["vtl"]  # no pytest arguments for LightningCLI to see
     try:
-        cli = lightning_cli.build_cli(["--config", str(sw.REPO_ROOT / "configs/transfer/tiny.yaml")], run=False)
+        cli = lightning_cli.build_cli(["--config", str(sw.PACKAGE_DIR / "configs/transfer/tiny.yaml")], run=False)
     finally:
         lightning_cli.VtlCLI, sys.argv = original, argv
     return cli.parser
@@ -83,7 +84,7 @@ def test_every_parameter_value_parses_with_the_fit_cli(path, fit_parser):
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
 def test_metric_is_a_logged_key(path):
-    from vtl.callbacks import cross_task
+    from vtl.transfer import cross_task
 
     sweep = sw.load_sweep(path)
     name = sweep.metric["name"]
@@ -114,13 +115,13 @@ def test_transfer_grid_covers_tasks_sizes_and_seeds():
     assert selection.size == 13 * 3 * 3
 
 
-@pytest.mark.parametrize("fragment", sorted((sw.REPO_ROOT / "configs" / "logger").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("fragment", sorted((CONFIGS_DIR / "logger").glob("*.yaml")), ids=lambda p: p.stem)
 def test_logger_fragments_parse_over_a_fit_config(fragment, fit_parser):
-    tiny = str(sw.REPO_ROOT / "configs/transfer/tiny.yaml")
+    tiny = str(sw.PACKAGE_DIR / "configs/transfer/tiny.yaml")
     try:
         config = fit_parser.parse_args(["--config", tiny, "--config", str(fragment)])
     except SystemExit:
         pytest.fail(f"{fragment}: does not parse on top of configs/transfer/tiny.yaml")
     loggers = [lg.class_path for lg in config.trainer.logger]
-    assert "vtl.wandb_utils.WandbLogger" in loggers
+    assert "vtl.transfer.wandb_logging.WandbLogger" in loggers
     assert config.trainer.callbacks, "a fragment must not drop the base config's callbacks"

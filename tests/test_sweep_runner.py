@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vtl import sweep as sw
 from vtl.cli import main
+from vtl.transfer import sweep as sw
 
 # Stands in for `vtl fit`: records each call, "trains" two epochs writing checkpoints/last.ckpt after the first, and
 # crashes after epoch 1 when the run's source task is listed in $FAKE_CRASH (a real fit killed mid-run).
@@ -212,7 +212,7 @@ def test_repo_sweeps_found_by_name_and_configs_resolved_from_repo_root(tmp_path,
     run = sw.expand_grid(sweep, "runs/demo")[0]
     command = sw.build_command(sweep, run)
     config = command[command.index("--config") + 1]
-    assert config == str(sw.REPO_ROOT / "configs" / "transfer" / "tiny.yaml")
+    assert config == str(sw.PACKAGE_DIR / "configs" / "transfer" / "tiny.yaml")
     assert sw.executable(command)[:3] == [sys.executable, "-m", "vtl.cli"]
     with pytest.raises(sw.SweepFileError, match="known: .*demo_tiny"):
         sw.find_sweep_file("no_such_sweep")

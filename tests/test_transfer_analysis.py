@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from transfer_data import RELEASED_CSVS, write_csv, write_run
 
+from vtl.analysis.analysis import analyze
+from vtl.analysis.metrics import signed_transfer
+from vtl.analysis.report import TINY_NOTE
 from vtl.cli import main
 from vtl.tasks import TRANSFER_TASKS
-from vtl.transfer.analysis import analyze
-from vtl.transfer.metrics import signed_transfer
-from vtl.transfer.report import TINY_NOTE
 
 needs_released = pytest.mark.skipif(not RELEASED_CSVS, reason="tests/data/task-transfer-pgf is absent")
 KEYS = ("largest_positive_clique", "largest_negative_clique", "transferability", "malleability", "personas",
@@ -179,7 +179,7 @@ def test_cli_analyze_empty_csv_and_out_on_a_file_exit_2_without_traceback(tmp_pa
     assert "taken: cannot create the output directory" in capsys.readouterr().err
 
 def test_analysis_modules_do_not_import_torch():
-    code = ("import sys, vtl.transfer.analysis, vtl.transfer.plots, vtl.transfer.select, vtl.transfer.cli, "
-            "vtl.transfer.select_cli; "
+    code = ("import sys, vtl.analysis.analysis, vtl.analysis.plots, vtl.analysis.select, vtl.analysis.cli, "
+            "vtl.analysis.select_cli; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

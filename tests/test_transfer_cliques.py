@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from vtl.transfer import cliques as cq
+from vtl.analysis import cliques as cq
 
 A, B, C, D, E = "Art_Style", "Counting", "Jigsaw", "Relative_Depth", "Visual_Similarity"
 ORDER = [A, B, C, D, E]

@@ -7,8 +7,8 @@ import warnings
 import pytest
 from transfer_data import RELEASED_CSVS, SHARED_RELEASED, write_csv, write_run
 
-from vtl.transfer.io import AnalysisInputError, AnalysisWarning, load_inputs, order_labels, select_epoch
-from vtl.transfer.matrix import pgf_matrices
+from vtl.analysis.io import AnalysisInputError, AnalysisWarning, load_inputs, order_labels, select_epoch
+from vtl.analysis.matrix import pgf_matrices
 
 CT, JG, RD = "Counting", "Jigsaw", "Relative_Depth"
 

@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from vtl.transfer.metrics import malleability, signed_transfer, transferability
-from vtl.transfer.personas import consistent_personas, persona_rankings, personas
+from vtl.analysis.metrics import malleability, signed_transfer, transferability
+from vtl.analysis.personas import consistent_personas, persona_rankings, personas
 
 E = math.exp
 
@@ -84,7 +84,7 @@ def test_consistent_personas_are_those_held_at_every_scale():
 
 
 def test_group_means_by_level_and_granularity():
-    from vtl.transfer.groups import group_means, scale_trends
+    from vtl.analysis.groups import group_means, scale_trends
 
     # Relative_Depth and Relative_Reflectance are low level / pixel, Art_Style high level / image
     t = pd.DataFrame({"pos": [0.1, 0.3, 0.2], "neg": [-0.2, 0.0, -0.4]},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from vtl.distill.analytic import image_stats, luma
+from vtl.vicl.analytic import image_stats, luma
 from vtl.vicl.degrade import OPERATORS, make_pair
 from vtl.vicl.images import SKIMAGE_EVAL, SKIMAGE_TRAIN, clean_image
 from vtl.vicl.lowlevel import (

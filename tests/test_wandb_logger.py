@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vtl import wandb_utils
 from vtl.cli import main
+from vtl.transfer import wandb_logging as wandb_utils
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_KEY = "fake0secret0key0" + "7" * 24  # 40 characters, shaped like a W&B API key

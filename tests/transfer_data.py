@@ -15,7 +15,7 @@ SHARED_RELEASED = Path(__file__).resolve().parents[1] / ".." / "shared" / "paper
 
 def long_frame(cells: dict[tuple[str, str], list[float]], label: str = "L", model: str = "m") -> pd.DataFrame:
     """{(source, target): [pgf per seed]} -> the long frame io.load_inputs returns (seeds s0, s1, ...)."""
-    from vtl.transfer.io import COLUMNS
+    from vtl.analysis.io import COLUMNS
 
     rows = []
     for (src, tgt), values in cells.items():
@@ -40,7 +40,7 @@ def write_csv(path: Path, cells: dict[tuple[str, str], list[float]]) -> Path:
 def write_run(run_dir: Path, *, model: str, source: str, seed: int, epochs: dict[int, dict[str, tuple[float, float]]],
               arm: str | None = None, mixture_target: str | None = None) -> Path:
     """A run dir with transfer.jsonl; epochs = {epoch: {target: (accuracy, zero_shot_accuracy)}}."""
-    from vtl.transfer.pgf import pgf
+    from vtl.analysis.pgf import pgf
 
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = []

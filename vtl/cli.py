@@ -15,10 +15,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("vtl.models.cli", "model utilities: `vtl model tiny --out DIR` writes the tiny offline Qwen2.5-VL"),
     "data": ("vtl.data.cli", "BLINK-format data: `synth` writes the synthetic suite, `check` validates a source"),
-    "analyze": ("vtl.transfer.cli", "transfer analysis of runs or released PGF CSVs -> summary.json, report.md, PNGs"),
-    "select": ("vtl.transfer.select_cli", "PGF-guided training-data mixture for a target task"),
-    "sweep": ("vtl.sweep", "run a W&B sweep file's grid locally, sequentially and resumably"),
-    "demo": ("vtl.demo", "the whole transfer study on the embedded default (tiny model, synthetic suite)"),
+    "analyze": ("vtl.analysis.cli", "transfer analysis of runs or released PGF CSVs -> summary.json, report.md, PNGs"),
+    "select": ("vtl.analysis.select_cli", "PGF-guided training-data mixture for a target task"),
+    "sweep": ("vtl.transfer.sweep", "run a W&B sweep file's grid locally, sequentially and resumably"),
+    "demo": ("vtl.transfer.demo", "the whole transfer study on the embedded default (tiny model, synthetic suite)"),
     "vicl": ("vtl.vicl.cli", "T2T-VICL steps: pairs, corpus, filter, describe, infer, report"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")

@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from vtl.tasks import UnknownTaskError
-from vtl.wandb_utils import agent_run_dir
+from vtl.transfer.wandb_logging import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
 # Anchored at the end of a key so settings such as `max_new_tokens` are kept.
@@ -98,7 +98,7 @@ def build_cli(argv: list[str], run: bool = True) -> VtlCLI:
 
 def run_lightning_cli(argv: list[str]) -> int:
     """Run `fit|validate|test …`; user errors print one clear line and return non-zero instead of a traceback."""
-    from vtl.finetune import NonFiniteLossError
+    from vtl.transfer.finetune import NonFiniteLossError
 
     # CSVLogger warns that a non-empty run dir "will be deleted"; it appends, and resuming into the run dir is the plan.
     warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
@@ -121,7 +121,7 @@ def run_lightning_cli(argv: list[str]) -> int:
 def user_error(err: BaseException) -> BaseException | None:
     """The root cause of `err` when it is a bad-input error raised in vtl's own code (jsonargparse wraps those raised
     while instantiating classes), else None: a bug elsewhere keeps its traceback."""
-    from vtl.finetune import NonFiniteLossError
+    from vtl.transfer.finetune import NonFiniteLossError
 
     package = str(Path(__file__).resolve().parent)
     chain, seen = [], set()

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from vtl.errors import VtlError
+
 Level = Literal["low", "mid", "high"]
 Granularity = Literal["pixel", "patch", "crop", "image"]
 
@@ -58,7 +60,7 @@ for _t in _ALL:
         _LOOKUP[_key.lower()] = _t
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(VtlError, ValueError):
     pass
 
 

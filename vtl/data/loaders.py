@@ -1,7 +1,7 @@
 """Load BLINK-format data from the hub, a local parquet directory, a JSONL/parquet file, or `vtl://synth`.
 
 How a source string is read, in this order:
-1. `vtl://…`: an embedded source, built on demand (`vtl.embedded.resolve_source`).
+1. `vtl://…`: an embedded source, built on demand (`resolve_source`).
 2. An existing path: a directory is read in the hub's parquet layout, `{root}/{Task}/{split}-*.parquet` (the
    parquet-converter layout `{root}/{Task}/{split}/*.parquet` also works); a `.jsonl` file (or a single `.parquet`
    file) holds rows of any tasks, each naming its task in `sub_task`, with image paths relative to the file.
@@ -24,6 +24,7 @@ from typing import Any
 
 from vtl.data.sample import BlinkSample
 from vtl.data.validate import DataError, check_unique, to_sample
+from vtl.home import SYNTH_SUITE
 from vtl.tasks import REGISTRY, TRANSFER_TASKS, Task, UnknownTaskError, get_task, resolve_tasks
 
 log = logging.getLogger("vtl.data")
@@ -78,17 +79,23 @@ def load_source(source: str, tasks=None, split: str = "val", skip_bad: bool = Fa
     return out
 
 
+def resolve_source(source: str) -> str:
+    """A source as the readers take it: `vtl://synth` becomes the built synthetic suite directory."""
+    if not source.startswith("vtl://"):
+        return source
+    if source != SYNTH_SUITE:
+        raise DataError(source, None, None, "unknown embedded source", f"use {SYNTH_SUITE} or a path or hub id")
+    from vtl.data.synth import synth_suite_dir
+
+    return str(synth_suite_dir())
+
+
 def read_rows(source: str, tasks=None, split: str = "val") -> tuple[dict[str, list[RawRow]], list[DataError]]:
     """Raw rows per task plus row-level read errors (bad JSON line, unknown task); source-level problems raise."""
-    from vtl.embedded import resolve_source
-
     source = str(source)
     wanted = None if tasks is None else resolve_tasks(tasks)
     if source.startswith("vtl://"):
-        resolved = resolve_source(source)
-        if resolved == source:
-            raise DataError(source, None, None, "unknown embedded source", "use vtl://synth or a path or hub id")
-        source = resolved
+        source = resolve_source(source)
     path = Path(source).expanduser()
     if path.is_dir():
         return _read_parquet_dir(path, wanted or list(TRANSFER_TASKS), split), []

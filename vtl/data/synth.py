@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vtl.data.validate import format_prompt
+from vtl.home import build_once, vtl_home
 from vtl.tasks import REGISTRY, TRANSFER_TASKS
 
 Rng = np.random.Generator
@@ -516,3 +517,17 @@ def write_suite(out_dir, n_per_task: int = 48, seed: int = 0, image_size: int = 
         (out / task).mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / task / "val-00000-of-00001.parquet")
     return out
+
+
+# Size of the embedded synthetic suite (`vtl://synth`): per task, split later into train/eval by the data module.
+SYNTH_N_PER_TASK = 48
+SYNTH_IMAGE_SIZE = 64
+SYNTH_SEED = 0
+
+
+def synth_suite_dir() -> Path:
+    """The embedded synthetic suite (`vtl://synth`), built once under $VTL_HOME."""
+    return build_once(
+        vtl_home() / f"synth-n{SYNTH_N_PER_TASK}-px{SYNTH_IMAGE_SIZE}-s{SYNTH_SEED}",
+        lambda d: write_suite(d, n_per_task=SYNTH_N_PER_TASK, seed=SYNTH_SEED, image_size=SYNTH_IMAGE_SIZE),
+    )

@@ -16,12 +16,13 @@ from typing import Any
 from PIL import Image
 
 from vtl.data.sample import LETTERS, BlinkSample
+from vtl.errors import VtlError
 from vtl.tasks import Task, get_task
 
 IMAGE_FIELDS = ("image_1", "image_2", "image_3", "image_4")
 
 
-class DataError(ValueError):
+class DataError(VtlError, ValueError):
     """A bad row (or a bad source): says where (file, row idx, field), what is wrong and what to change."""
 
     def __init__(self, origin: str, idx: str | None, field: str | None, problem: str, fix: str = ""):

@@ -14,14 +14,15 @@ from typing import Literal
 
 import torch
 
-from vtl.embedded import TINY_MODEL, resolve_model
+from vtl.errors import VtlError
+from vtl.home import TINY_MODEL
 
 # Module-name patterns (regex from the start of the name, as transformers matches them) kept out of 4-bit.
 LM_HEAD_PATTERN = "lm_head"
 VISION_PATTERN = r"(?:model\.)?visual"
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(VtlError, ValueError):
     """A model name that cannot be loaded, with what to change."""
 
 
@@ -77,7 +78,9 @@ def resolve_model_source(name_or_path: str) -> str:
     if name.startswith("vtl://"):
         if name != TINY_MODEL:
             raise ModelLoadError(f"unknown embedded model {name!r}; the embedded model is {TINY_MODEL!r}")
-        return resolve_model(name)
+        from vtl.models.tiny import tiny_model_dir
+
+        return str(tiny_model_dir())
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():

@@ -17,9 +17,9 @@ from typing import Literal
 
 import torch
 
-from vtl.data.collate import ASSISTANT_HEADER, END_OF_TURN, ChatCollator, blink_example
 from vtl.data.sample import BlinkSample
-from vtl.models.blink_parse import parse_choice
+from vtl.models.chat import ASSISTANT_HEADER, END_OF_TURN, ChatCollator, blink_example
+from vtl.models.parsing import parse_choice
 
 
 @dataclass

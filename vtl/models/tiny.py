@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from vtl.home import build_once, vtl_home
+
 # Qwen2.5-VL's special tokens, in Qwen's order; the tiny vocabulary puts them first.
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -210,3 +212,8 @@ def write_tiny_model(out_dir, seed: int = 0) -> Path:
     model.save_pretrained(out)
     build_processor(tokenizer).save_pretrained(out)
     return out
+
+
+def tiny_model_dir() -> Path:
+    """The embedded tiny model (`vtl://tiny-qwen2.5-vl`), built once under $VTL_HOME."""
+    return build_once(vtl_home() / "tiny-qwen2.5-vl", lambda d: write_tiny_model(d, seed=0))

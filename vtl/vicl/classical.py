@@ -229,7 +229,7 @@ OPERATORS_BY_NAME: dict[str, Operator] = {op.name: op for op in OPERATORS}
 
 def _embed(texts: list[str], model_path: str | None) -> np.ndarray:
     """Unit-norm all-MiniLM-L6-v2 embeddings [n, 384], through the diversity filter's shared loader."""
-    from vtl.distill.diversity import embed_texts
+    from vtl.vicl.diversity import embed_texts
 
     return embed_texts(texts, model_path=model_path)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 STEPS: dict[str, tuple[str, str]] = {
     "pairs": ("vtl.vicl.pairs", "write cross-task tuples (A_in, A_out, B_in, B_out) for ordered low-level task pairs"),
-    "corpus": ("vtl.distill.corpus", "teacher descriptions, one JSON line per tuple (resumable)"),
-    "filter": ("vtl.distill.diversity", "diversity filter: embed, cluster per pair, keep one per cluster"),
-    "describe": ("vtl.distill.describe", "student descriptions for eval tuples (resumable)"),
+    "corpus": ("vtl.vicl.corpus", "teacher descriptions, one JSON line per tuple (resumable)"),
+    "filter": ("vtl.vicl.diversity", "diversity filter: embed, cluster per pair, keep one per cluster"),
+    "describe": ("vtl.vicl.describe", "student descriptions for eval tuples (resumable)"),
     "infer": ("vtl.vicl.infer", "steered generation: baseline vs. described, K candidates, metrics (resumable)"),
     "report": ("vtl.vicl.report", "per-pair baseline -> ours tables, tiers and example figure"),
     "run": ("vtl.vicl.pipeline", "the whole offline chain on the embedded default (pairs .. report)"),

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from vtl.errors import VtlError
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -44,7 +46,7 @@ TRANSIENT_EXCEPTIONS = _transient_exceptions()
 DEFAULT_RETRY_ON: tuple[int | type[BaseException], ...] = (*RETRY_STATUS_CODES, *TRANSIENT_EXCEPTIONS)
 
 
-class MissingApiKeyError(RuntimeError):
+class MissingApiKeyError(VtlError, RuntimeError):
     pass
 
 

@@ -203,7 +203,7 @@ class QwenJudge:
                  max_pixels: int | None = None, seed: int = 0):
         import torch
 
-        from vtl.data.collate import ChatCollator
+        from vtl.models.chat import ChatCollator
         from vtl.models.loading import QuantizationOptions, load_model
 
         quant = QuantizationOptions(**quantization) if quantization else None
@@ -219,7 +219,7 @@ class QwenJudge:
         import torch
         from PIL import Image
 
-        from vtl.data.collate import ChatExample
+        from vtl.models.chat import ChatExample
 
         batch = self.collator([ChatExample(images=[Image.fromarray(im) for im in images], prompt=prompt)])
         device = next(self.model.parameters()).device

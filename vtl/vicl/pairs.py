@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from vtl.records import JsonlAppender, done_keys, iter_jsonl
 from vtl.vicl.lowlevel import LABELS, pair_label, resolve_pairs, task_id
-from vtl.vicl.records import JsonlAppender, done_keys, iter_jsonl
 
 log = logging.getLogger("vtl.vicl")
 

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import yaml
 
+from vtl.home import CONFIGS_DIR
+
 log = logging.getLogger("vtl.vicl")
 
-STUDENT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "distill" / "tiny.yaml"
+STUDENT_CONFIG = CONFIGS_DIR / "distill" / "tiny.yaml"
 
 
 class _Steps:
@@ -68,12 +70,12 @@ def run_pipeline(
     progress: bool = True,
 ) -> dict:
     """Run (or continue) the chain under `out`; returns the report summary."""
-    from vtl.distill.corpus import build_corpus
-    from vtl.distill.diversity import filter_corpus
-    from vtl.distill.teachers import AnalyticTeacher
+    from vtl.vicl.corpus import build_corpus
+    from vtl.vicl.diversity import filter_corpus
     from vtl.vicl.infer import InferConfig, run_infer
     from vtl.vicl.pairs import write_tuples
     from vtl.vicl.report import write_report
+    from vtl.vicl.teachers import AnalyticTeacher
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +150,7 @@ def run_pipeline(
 
 
 def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) -> None:
-    from vtl.distill.describe import describe_tuples, load_student
+    from vtl.vicl.describe import describe_tuples, load_student
     from vtl.vicl.pairs import load_tuples
 
     wanted = {t.id for t in load_tuples(tuples, split="eval")}

@@ -1,0 +1,220 @@
+"""The whole transfer analysis in one call: inputs -> summary.json, report.md, PNGs and a terminal table."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vtl.analysis import cliques as cq
+from vtl.analysis.curves import compare_arms, transfer_curves
+from vtl.analysis.groups import GROUPINGS, group_means, scale_trends
+from vtl.analysis.io import AnalysisInputError, load_inputs, note, select_epoch, task_order
+from vtl.analysis.matrix import PGFMatrices, pgf_matrices
+from vtl.analysis.metrics import malleability, transferability
+from vtl.analysis.personas import DEFAULT_TOP_K, consistent_personas, persona_rankings, personas
+from vtl.analysis.report import render_report, terminal_table
+
+
+@dataclass
+class LabelResult:
+    """Everything computed for one label (model scale)."""
+
+    label: str
+    matrices: PGFMatrices
+    transferability: pd.DataFrame
+    malleability: pd.DataFrame
+    edges: pd.DataFrame
+    graphs: dict  # sign -> nx.Graph
+    largest: dict  # sign -> Clique | None
+    largest_significant: dict  # sign -> Clique | None; None for every sign when significance is untestable
+    maximal: dict  # sign -> list[Clique]
+    rankings: dict
+    personas: dict
+    groups: dict  # "level"/"granularity" -> DataFrame
+    significance_tested: bool
+    files: dict = field(default_factory=dict)
+
+    @property
+    def tiny(self) -> bool:
+        return "tiny" in self.matrices.model.lower() or "tiny" in self.label.lower()
+
+
+def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confidence: float = 0.9,
+                     top_k: int = DEFAULT_TOP_K, notes: list[str] | None = None) -> LabelResult:
+    """Transferability, malleability, cliques with significance, personas and groups for one label."""
+    notes = [] if notes is None else notes
+    t = transferability(m.mean, include_diagonal)
+    mal = malleability(m.mean, include_diagonal)
+    edges = cq.edge_table(m.mean, m.per_seed, confidence)
+    tested = len(m.seeds) >= 2
+    if not tested:
+        note(notes, f"[{m.label}] only one seed ({m.seeds[0]}): the Wilcoxon test across seeds needs at least two, "
+                    "so edge significance and significant-only cliques are left out")
+    elif edges["significant"].isna().any():
+        note(notes, f"[{m.label}] {int(edges['significant'].isna().sum())} edge(s) have fewer than two seeds in a "
+                    "direction; their significance is left out")
+    order = list(m.mean.index)
+    graphs = {s: cq.transfer_graph(m.mean, s) for s in cq.SIGNS}
+    largest = {s: cq.largest_clique(graphs[s], order, edges) for s in cq.SIGNS}
+    maximal = {s: cq.maximal_cliques(graphs[s], order, edges) for s in cq.SIGNS}
+    largest_sig = {s: (cq.largest_clique(cq.significant_subgraph(graphs[s], edges, s), order, edges) if tested
+                       else None) for s in cq.SIGNS}
+    ranks = persona_rankings(t, mal)
+    groups = {by: group_means(t, mal, by) for by in GROUPINGS}
+    return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks,
+                       personas(ranks, top_k), groups, tested)
+
+
+def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal: bool = False,
+            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True
+            ) -> dict:
+    """Analyse transfer runs or released CSVs; write summary.json, report.md and PNGs to out_dir; return the summary.
+
+    inputs: run directories, transfer.jsonl files or released-format CSVs, each optionally `LABEL=PATH`.
+    epoch: "last" or "best" (best accuracy on the run's own source task).
+    The summary (and summary.json) maps each label, smallest model scale first, to its results: largest_positive_clique,
+    largest_negative_clique, transferability / malleability ({task: {"pos", "neg", "p", "n", "N"}}), personas,
+    mean_positive_transferability, pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques, selection, left_out...
+    Scores are computed on the seed-mean matrix; NaN becomes null.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise AnalysisInputError(f"{out}: cannot create the output directory ({exc}); give a directory") from None
+    notes: list[str] = []
+    loaded = load_inputs(inputs, notes)
+    chosen = select_epoch(loaded.frame, epoch, notes)
+    mats = pgf_matrices(chosen, loaded.label_order, notes)
+    results = {label: analyze_matrices(m, include_diagonal=include_diagonal, confidence=confidence, top_k=top_k,
+                                       notes=notes) for label, m in mats.items()}
+    across = consistent_personas({lbl: r.personas for lbl, r in results.items()})
+    trends = scale_trends({lbl: {
+        "transferability": r.transferability, "malleability": r.malleability,
+        "largest_positive_clique": r.largest["positive"].tasks if r.largest["positive"] else [],
+        "largest_negative_clique": r.largest["negative"].tasks if r.largest["negative"] else [],
+    } for lbl, r in results.items()}) if results else pd.DataFrame()
+    curves = transfer_curves(loaded.frame)
+    arms = compare_arms(chosen)
+    mixture_only = [lbl for lbl in loaded.label_order if lbl not in results]
+    for lbl in mixture_only:
+        note(notes, f"[{lbl}] has only mixture (selection) runs: no transfer matrix for it")
+    if make_plots:
+        _write_plots(results, curves, out)
+    if not curves.empty:  # the numbers behind the curve plots, for other tools
+        curves.to_csv(out / "curves.csv", index=False)
+    options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k}
+    summary = {lbl: _label_summary(results.get(lbl), lbl, across, arms, notes, options, trends)
+               for lbl in loaded.label_order}
+    summary = _jsonable(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    report = render_report(results, across=across, trends=trends, curves=curves, arms=arms, notes=notes,
+                           inputs=inputs, options=options, label_order=loaded.label_order)
+    (out / "report.md").write_text(report)
+    if print_table:
+        print(terminal_table(results, across, out, plots=make_plots, n_left_out=len(notes)))
+    return summary
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "label"
+
+
+def _write_plots(results: dict[str, LabelResult], curves: pd.DataFrame, out: Path) -> None:
+    from vtl.analysis import plots  # matplotlib only when plotting
+
+    for label, r in results.items():
+        slug = _slug(label)
+        r.files["heatmap"] = plots.pgf_heatmap(r.matrices.mean, out / f"heatmap_{slug}.png",
+                                               f"PGF {label} (mean over {len(r.matrices.seeds)} seed(s))").name
+        highlight = {s: (r.largest[s].tasks if r.largest[s] else []) for s in cq.SIGNS}
+        r.files["graph"] = plots.transfer_graph_plot(r.graphs["positive"], r.graphs["negative"], highlight,
+                                                     out / f"graph_{slug}.png", f"Transfer graph {label}").name
+        part = curves[curves["label"] == label]
+        if not part.empty:
+            order = task_order(set(part["source_task"]) | set(part["target"]))
+            r.files["curves"] = plots.curves_plot(part, out / f"curves_{slug}.png",
+                                                  f"Transfer curves {label}", order).name
+
+
+def _clique_dict(c: cq.Clique) -> dict:
+    return {"tasks": c.tasks, "strength": c.strength, "significant": c.significant}
+
+
+def _scores_dict(frame: pd.DataFrame) -> dict:
+    return {task: {"pos": row.pos, "neg": row.neg, "p": int(row.p), "n": int(row.n), "N": int(row.N)}
+            for task, row in frame.iterrows()}
+
+
+def _matrix_dict(frame: pd.DataFrame) -> dict:
+    return {s: {t: frame.at[s, t] for t in frame.columns} for s in frame.index}
+
+
+def _label_summary(r: LabelResult | None, label: str, across: dict, arms: pd.DataFrame, notes: list[str],
+                   options: dict, trends: pd.DataFrame) -> dict:
+    mine = [n for n in notes if not n.startswith("[") or n.startswith(f"[{label}]")]
+    selection: dict = {}
+    for row in arms[arms["label"] == label].itertuples():
+        selection.setdefault(row.target, {})[row.arm] = {"accuracy": row.accuracy, "pgf": row.pgf,
+                                                         "n_seeds": int(row.n_seeds)}
+    if r is None:
+        return {"selection": selection, "left_out": mine, "options": options}
+    m = r.matrices
+    largest = {s: (r.largest[s].tasks if r.largest[s] else []) for s in cq.SIGNS}
+    sig = {s: (r.largest_significant[s].tasks if r.largest_significant[s] else []) if r.significance_tested
+           else None for s in cq.SIGNS}
+    return {
+        "model": m.model,
+        "tiny_model": r.tiny,
+        "seeds": m.seeds,
+        "sources": list(m.mean.index),
+        "targets": list(m.mean.columns),
+        "options": options,
+        "largest_positive_clique": largest["positive"],
+        "largest_negative_clique": largest["negative"],
+        "largest_significant_positive_clique": sig["positive"],
+        "largest_significant_negative_clique": sig["negative"],
+        "maximal_cliques": {s: [_clique_dict(c) for c in r.maximal[s]] for s in cq.SIGNS},
+        "edges": [{"tasks": [e.a, e.b], "sign": e.sign, "weight": e.weight, "p_value": e.p_value,
+                   "significant": e.significant} for e in r.edges.itertuples()],
+        "transferability": _scores_dict(r.transferability),
+        "malleability": _scores_dict(r.malleability),
+        "mean_positive_transferability": r.transferability["pos"].mean(),
+        "mean_negative_transferability": r.transferability["neg"].mean(),
+        "mean_positive_malleability": r.malleability["pos"].mean(),
+        "mean_negative_malleability": r.malleability["neg"].mean(),
+        "personas": r.personas,
+        "persona_rankings": {p: [[t, v] for t, v in ranked] for p, ranked in r.rankings.items()},
+        "personas_across_scales": across,
+        "groups": {by: {g: row for g, row in frame.to_dict("index").items()} for by, frame in r.groups.items()},
+        "scale_trend": trends.loc[label].to_dict() if label in trends.index else {},
+        "pgf_matrix": _matrix_dict(m.mean),
+        "pgf_std": _matrix_dict(m.std),
+        "pgf_per_seed": {seed: _matrix_dict(frame) for seed, frame in m.per_seed.items()},
+        "selection": selection,
+        "files": dict(r.files),
+        "left_out": mine,
+    }
+
+
+def _jsonable(obj):
+    """NaN -> null and numpy scalars -> Python, so summary.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if math.isnan(float(obj)) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -1,0 +1,325 @@
+"""CrossTaskPGF: every validation epoch, accuracy on every target task and its Perfection Gap Factor.
+
+Before training the callback measures (or reads from a disk cache) the zero-shot accuracy of the same model with the
+adapter disabled on every target; each validation epoch it turns the fine-tuned accuracies into PGF
+(vtl.analysis.pgf), logs them through whatever loggers the trainer has, and appends one line per (epoch, target) to
+`<run dir>/transfer.jsonl`. It needs a module exposing `score`, `zero_shot_context`, `cache_identity`, `scoring`,
+`model_name` (TransferFineTuner) and a data module exposing `target_names`, `eval_samples`, `fingerprint`,
+`source_name` (TransferDataModule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torchmetrics.aggregation import MeanMetric
+
+from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, pgf
+
+TRANSFER_LOG = "transfer.jsonl"
+FIT_COMPLETE = "fit_complete.json"
+
+
+class CrossTaskPGF(Callback):
+    def __init__(
+        self,
+        upper: float = 1.0,
+        eps: float = 0.0,
+        cache_dir: str | None = None,
+        scoring: Literal["likelihood", "generate"] | None = "likelihood",
+    ):
+        """
+        Args:
+            upper: U, the accuracy ceiling of the PGF denominator.
+            eps: epsilon added to the PGF denominator.
+            cache_dir: where zero-shot accuracies are cached; default $VTL_HOME/zero_shot.
+            scoring: the scoring mode the numbers are measured with; must match the module's (null: the module's).
+        """
+        if not 0.0 < upper <= 1.0:
+            raise ValueError(f"upper must be in (0, 1], got {upper}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.upper = upper
+        self.eps = eps
+        self.cache_dir = cache_dir
+        self.scoring = scoring
+        self.zero_shot: dict[str, float] = {}
+        self._metrics: dict[str, MeanMetric] = {}
+        self._targets: list[str] = []
+        self._written: set[tuple[int, str]] = set()
+        self.zero_shot_source: str | None = None  # "measured", "cache" or "checkpoint": how the baseline was obtained
+        self._key: dict[str, Any] | None = None  # the cache key of `zero_shot` (JSON types), kept in checkpoints
+        self._restored_key: dict[str, Any] | None = None  # the key a checkpoint brought, until checked against ours
+
+    # ---- setup ---------------------------------------------------------------------------------------------------
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        dm = trainer.datamodule
+        for attr in ("target_names", "eval_samples", "fingerprint", "source_name"):
+            if not hasattr(dm, attr):
+                raise TypeError(f"CrossTaskPGF needs a TransferDataModule-like data module (no {attr!r} on {dm!r})")
+        for attr in ("score", "zero_shot_context", "cache_identity", "scoring"):
+            if not hasattr(pl_module, attr):
+                raise TypeError(f"CrossTaskPGF needs a TransferFineTuner-like module (no {attr!r})")
+        if self.scoring is not None and self.scoring != pl_module.scoring:
+            raise ValueError(
+                f"CrossTaskPGF scoring={self.scoring!r} but --model.scoring={pl_module.scoring!r}; set them the same"
+            )
+        self._targets = list(dm.target_names)
+        # float64: 8/12 must equal the zero-shot 8/12 exactly, or PGF shows float32 noise instead of 0.
+        self._metrics = {t: MeanMetric(nan_strategy="error").set_dtype(torch.float64) for t in self._targets}
+        if trainer.is_global_zero and stage == "fit":
+            self._written = _read_written(self.log_path(trainer))
+
+    @staticmethod
+    def log_path(trainer: Trainer) -> Path:
+        return Path(trainer.default_root_dir) / TRANSFER_LOG
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._ensure_zero_shot(trainer, pl_module)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A fit in progress is not complete; a fresh fit (no checkpoint restored) into a run dir that holds an
+        earlier fit's transfer log moves that log aside, so the run's log describes this fit only (its epochs would
+        otherwise be skipped as already written). Runs after checkpoint restore, so `trainer.ckpt_path` is final."""
+        if not trainer.is_global_zero:
+            return
+        root = Path(trainer.default_root_dir)
+        (root / FIT_COMPLETE).unlink(missing_ok=True)
+        path = self.log_path(trainer)
+        if trainer.ckpt_path is None and self._written and path.is_file():
+            aside = path.with_name(f"{TRANSFER_LOG}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(aside)
+            self._written = set()
+            rank_zero_warn(
+                f"{root} held the transfer log of an earlier fit and this fit starts from scratch: moved it to "
+                f"{aside.name}. To continue that fit instead, pass --ckpt_path last; to keep runs apart, set "
+                "--trainer.default_root_dir"
+            )
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._ensure_zero_shot(trainer, pl_module)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._ensure_zero_shot(trainer, pl_module)
+
+    # ---- zero-shot baseline --------------------------------------------------------------------------------------
+    def cache_key(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+        return {
+            **pl_module.cache_identity(),
+            "scoring": pl_module.scoring,
+            "data": trainer.datamodule.fingerprint(),
+            "targets": self._targets,
+        }
+
+    def _cache_file(self, key: dict[str, Any]) -> Path:
+        from vtl.home import vtl_home
+
+        root = Path(self.cache_dir) if self.cache_dir else vtl_home() / "zero_shot"
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        return root / f"{digest}.json"
+
+    def _ensure_zero_shot(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        key = self.cache_key(trainer, pl_module)
+        plain_key = json.loads(json.dumps(key, default=str))
+        if self._restored_key is not None and self._restored_key != plain_key:
+            # A checkpoint's baseline holds only for the data and settings it was measured with (e.g. not for a
+            # `vtl validate` of that checkpoint with other --data.max_eval_samples).
+            rank_zero_warn("the checkpoint's zero-shot accuracies were measured on other eval data or settings; "
+                           "taking them from the cache or measuring them again")
+            self.zero_shot, self.zero_shot_source = {}, None
+        self._restored_key = None
+        if self.zero_shot and set(self._targets) <= set(self.zero_shot):
+            self.zero_shot_source = self.zero_shot_source or "checkpoint"
+            return  # measured before, or restored from a checkpoint
+        self._key = plain_key
+        file = self._cache_file(key)
+        cached = None
+        if trainer.is_global_zero and file.is_file():
+            try:
+                data = json.loads(file.read_text())
+                if data.get("key") == json.loads(json.dumps(key, default=str)):
+                    cached = data["accuracy"]
+            except (json.JSONDecodeError, KeyError):
+                rank_zero_warn(f"zero-shot cache {file} is unreadable; measuring again")
+        cached = trainer.strategy.broadcast(cached, src=0)
+        if cached is not None:
+            rank_zero_info(f"vtl: zero-shot accuracy read from cache {file}")
+            self.zero_shot = {t: float(cached[t]) for t in self._targets}
+            self.zero_shot_source = "cache"
+            return
+        rank_zero_info(f"vtl: measuring zero-shot accuracy on {len(self._targets)} targets (adapter disabled)")
+        start = time.perf_counter()
+        rank, world = trainer.global_rank, trainer.world_size
+        counts = torch.zeros(len(self._targets), 2, dtype=torch.float64, device=pl_module.device)
+        with pl_module.zero_shot_context():
+            for i, target in enumerate(self._targets):
+                shard = trainer.datamodule.eval_samples[target][rank::world]
+                if shard:
+                    preds = pl_module.score(shard)
+                    counts[i, 0] = sum(bool(p.correct) for p in preds)
+                    counts[i, 1] = len(preds)
+        counts = trainer.strategy.reduce(counts, reduce_op="sum")
+        self.zero_shot = {t: float(counts[i, 0] / counts[i, 1]) for i, t in enumerate(self._targets)}
+        self.zero_shot_source = "measured"
+        if trainer.is_global_zero:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(f"{file.name}.tmp-{os.getpid()}")
+            record = {"key": key, "accuracy": self.zero_shot, "seconds": round(time.perf_counter() - start, 3)}
+            tmp.write_text(json.dumps(record, indent=1, default=str))
+            tmp.replace(file)
+        at_ceiling = [t for t, a in self.zero_shot.items() if pgf(a, a, self.upper, self.eps) is None]
+        if at_ceiling:
+            rank_zero_warn(
+                f"zero-shot accuracy is at the ceiling U={self.upper} on {', '.join(at_ceiling)}: PGF is undefined "
+                "there (logged as missing, counted in transfer/n_undefined); set a CrossTaskPGF eps > 0 to define it"
+            )
+
+    # ---- per-epoch accuracy --------------------------------------------------------------------------------------
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for metric in self._metrics.values():
+            metric.reset()
+            metric.to(pl_module.device)
+
+    def on_validation_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if trainer.sanity_checking or not outputs:
+            return
+        correct = torch.tensor([float(bool(p.correct)) for p in outputs], device=pl_module.device)
+        self._metrics[self._targets[dataloader_idx]].update(correct)
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.on_validation_epoch_start(trainer, pl_module)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_end(trainer, pl_module, prefix="test", write=False)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self._epoch_end(trainer, pl_module, prefix="val", write=trainer.state.fn == "fit")
+
+    def _epoch_end(self, trainer: Trainer, pl_module: LightningModule, *, prefix: str, write: bool) -> None:
+        accuracy = {t: float(m.compute()) for t, m in self._metrics.items()}  # compute() syncs across ranks
+        values: dict[str, float] = {}
+        records = []
+        positive, negative, undefined = [], 0, []
+        for target in self._targets:
+            acc, base = accuracy[target], self.zero_shot[target]
+            mu = pgf(acc, base, self.upper, self.eps)
+            values[f"{prefix}/{target}/acc"] = acc
+            if mu is None:
+                undefined.append(target)
+            else:
+                values[f"transfer/{target}/pgf"] = mu
+                if mu > 0:
+                    positive.append(mu)
+                elif mu < 0:
+                    negative += 1
+            records.append(self._record(trainer, pl_module, target, acc, base, mu))
+        values["transfer/mean_positive_pgf"] = sum(positive) / len(positive) if positive else 0.0
+        values["transfer/n_positive"] = float(len(positive))
+        values["transfer/n_negative"] = float(negative)
+        values["transfer/n_undefined"] = float(len(undefined))
+        if undefined:
+            rank_zero_warn(f"PGF undefined (zero-shot accuracy at the ceiling) for: {', '.join(undefined)}")
+        for name, value in values.items():
+            # Already synced by torchmetrics (no sync_dist); float64 so loggers show 8/12, not its float32 rounding.
+            pl_module.log(name, torch.tensor(value, dtype=torch.float64), on_epoch=True, sync_dist=False,
+                          add_dataloader_idx=False, batch_size=1)
+        if write and trainer.is_global_zero:
+            self._append(trainer, records)
+
+    def _record(self, trainer, pl_module, target, acc, base, mu) -> dict[str, Any]:
+        dm = trainer.datamodule
+        record = {
+            "model": pl_module.model_name,
+            "source_task": dm.source_name,
+            "seed": _seed(),
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "target": target,
+            "accuracy": acc,
+            "zero_shot_accuracy": base,
+            "pgf": mu,
+            "n": len(dm.eval_samples[target]),
+        }
+        assert tuple(record) == TRANSFER_RECORD_FIELDS
+        spec = getattr(dm, "mixture_spec", None)
+        if spec is not None:
+            record["arm"] = spec.arm
+            record["mixture_target"] = spec.target
+        return record
+
+    def _append(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
+        fresh = [r for r in records if (r["epoch"], r["target"]) not in self._written]
+        if not fresh:
+            return
+        path = self.log_path(trainer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(r) + "\n" for r in fresh)
+        with open(path, "a") as fh:  # one write per epoch: a crash leaves whole epochs or a torn last line
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._written.update((r["epoch"], r["target"]) for r in fresh)
+
+    # ---- end of fit, state ---------------------------------------------------------------------------------------
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.interrupted:
+            return
+        path = Path(trainer.default_root_dir) / FIT_COMPLETE
+        summary = {
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "metrics": {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "transfer/"))
+            },
+        }
+        path.write_text(json.dumps(summary, indent=1) + "\n")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps, "key": self._key}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.zero_shot = dict(state_dict.get("zero_shot", {}))
+        self._key = self._restored_key = state_dict.get("key")  # None in checkpoints written before the key was kept
+
+
+def _seed() -> int | None:
+    value = os.environ.get("PL_GLOBAL_SEED")
+    return int(value) if value not in (None, "") else None
+
+
+def _read_written(path: Path) -> set[tuple[int, str]]:
+    """(epoch, target) pairs already in the log; a torn last line (a crash mid-write) is cut off."""
+    if not path.is_file():
+        return set()
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]
+        path.write_bytes(raw)
+    done = set()
+    for n, line in enumerate(raw.decode().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done.add((int(rec["epoch"]), str(rec["target"])))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: line {n} is not a transfer record ({err}); move the file aside") from err
+    return done

@@ -1,0 +1,277 @@
+"""The transfer data module: train on one source task (or a mixture of tasks), evaluate on every target task.
+
+Batches are lists of `BlinkSample`; the LightningModule owns the processor and collates training batches itself, so
+this module needs no model state. Validation has one dataloader per target task, in `target_names` order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from vtl.data.sample import BlinkSample
+from vtl.home import SYNTH_SUITE
+from vtl.tasks import UnknownTaskError, canonical, resolve_tasks
+
+Arm = Literal["direct", "random", "pgf"]
+
+
+@dataclass(frozen=True)
+class MixtureComponent:
+    task: str
+    weight: float
+    n: int
+
+
+@dataclass(frozen=True)
+class MixtureSpec:
+    """A training-data mixture for one target task (written by `vtl select`)."""
+
+    name: str
+    target: str
+    arm: Arm
+    budget: int
+    seed: int
+    components: tuple[MixtureComponent, ...]
+
+    @classmethod
+    def load(cls, path: str | Path) -> MixtureSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"mixture spec {path} does not exist (--data.mixture)")
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err}); write a mixture spec as `vtl select` does") from err
+
+        def need(obj: dict, key: str, where: str):
+            if key not in obj:
+                raise ValueError(f"{path}: {where}: missing field {key!r}")
+            return obj[key]
+
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a JSON object with target, arm and components (as `vtl select` writes)")
+        arm = need(raw, "arm", "top level")
+        if arm not in ("direct", "random", "pgf"):
+            raise ValueError(f"{path}: field 'arm' is {arm!r}; use one of direct, random, pgf")
+        components = []
+        listed = need(raw, "components", "top level")
+        if not isinstance(listed, list):
+            raise ValueError(f"{path}: field 'components' must be a list of {{task, weight, n}} objects")
+        for i, comp in enumerate(listed):
+            where = f"components[{i}]"
+            if not isinstance(comp, dict):
+                raise ValueError(f"{path}: {where}: expected an object {{task, weight, n}}, got {comp!r}")
+            n = need(comp, "n", where)
+            if not isinstance(n, int) or n < 0:
+                raise ValueError(f"{path}: {where}: field 'n' must be a non-negative integer, got {n!r}")
+            try:
+                task = canonical(need(comp, "task", where))
+            except ValueError as err:
+                raise ValueError(f"{path}: {where}: field 'task': {err}") from err
+            weight = comp.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise ValueError(f"{path}: {where}: field 'weight' must be a non-negative number, got {weight!r}")
+            components.append(MixtureComponent(task, float(weight), n))
+        if not any(c.n for c in components):
+            raise ValueError(f"{path}: field 'components' holds no rows (every n is 0)")
+        try:
+            target = canonical(need(raw, "target", "top level"))
+        except ValueError as err:
+            raise ValueError(f"{path}: field 'target': {err}") from err
+        return cls(
+            name=str(raw.get("name") or path.stem),
+            target=target,
+            arm=arm,
+            budget=int(raw.get("budget", sum(c.n for c in components))),
+            seed=int(raw.get("seed", 0)),
+            components=tuple(components),
+        )
+
+
+class TransferDataModule(LightningDataModule):
+    def __init__(
+        self,
+        source: str = SYNTH_SUITE,
+        source_task: str | None = "Counting",
+        targets: str | list[str] = "all",
+        split: str = "val",
+        eval_fraction: float = 0.5,
+        split_seed: int = 0,
+        batch_size: int = 4,
+        eval_batch_size: int = 8,
+        skip_bad: bool = False,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        mixture: str | None = None,
+        num_workers: int = 0,
+    ):
+        """
+        Args:
+            source: BLINK-format source: hub id, local parquet dir, JSONL file, or "vtl://synth".
+            source_task: task to fine-tune on (name or abbreviation); ignored when `mixture` is given.
+            targets: evaluation tasks: "all" (the 13 transfer tasks), a comma-separated string or a list.
+            split: split of `source` to read (BLINK has no train split: train and eval are carved out of it).
+            eval_fraction: share of each task's rows held out for evaluation (disjoint from training by idx).
+            split_seed: seed of the train/eval split.
+            batch_size: training batch size (questions).
+            eval_batch_size: questions per validation batch.
+            skip_bad: skip malformed rows (reported) instead of failing.
+            max_train_samples: cap on training rows (first rows of the seeded split).
+            max_eval_samples: cap on evaluation rows per target.
+            mixture: path to a JSON mixture spec (`vtl select`): train on `n` rows of each component's train split.
+            num_workers: DataLoader workers.
+        """
+        super().__init__()
+        if not 0.0 < eval_fraction < 1.0:
+            raise ValueError(f"--data.eval_fraction must be in (0, 1), got {eval_fraction}")
+        for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise ValueError(f"--data.{flag} must be >= 1, got {value}")
+        self.mixture_spec = MixtureSpec.load(mixture) if mixture else None
+        if self.mixture_spec is None:
+            if source_task is None:
+                raise ValueError("set --data.source_task (or --data.mixture for a mixture run)")
+            self.source_task: str | None = _task_flag("source_task", canonical, source_task)
+        else:
+            self.source_task = None
+        self.target_names: list[str] = _task_flag("targets", resolve_tasks, targets)
+        if not self.target_names:
+            raise ValueError(f"--data.targets={targets!r} names no task; give all or task names, e.g. Counting,Jigsaw")
+        self.source = source
+        self.split = split
+        self.eval_fraction = eval_fraction
+        self.split_seed = split_seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.skip_bad = skip_bad
+        self.max_train_samples = max_train_samples
+        self.max_eval_samples = max_eval_samples
+        self.mixture = mixture
+        self.num_workers = num_workers
+        self.train_samples: list[BlinkSample] = []
+        self.eval_samples: dict[str, list[BlinkSample]] = {}
+
+    @property
+    def source_name(self) -> str:
+        """The `source_task` field of transfer records: a task name, or "mixture:<name>"."""
+        return self.source_task if self.mixture_spec is None else f"mixture:{self.mixture_spec.name}"
+
+    @property
+    def train_tasks(self) -> list[str]:
+        if self.mixture_spec is None:
+            return [self.source_task]
+        return [c.task for c in self.mixture_spec.components if c.n > 0]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.eval_samples:
+            return
+        from vtl.data.loaders import load_source, resolve_source
+        from vtl.data.split import split_samples
+
+        tasks = list(dict.fromkeys([*self.train_tasks, *self.target_names]))
+        by_task = load_source(resolve_source(self.source), tasks=tasks, split=self.split, skip_bad=self.skip_bad)
+        splits = {}
+        for task in tasks:
+            rows = by_task.get(task) or []
+            if not rows:
+                raise ValueError(f"{self.source}: no rows for task {task!r} in split {self.split!r} (--data.source)")
+            splits[task] = split_samples(rows, self.eval_fraction, self.split_seed)
+        for task in self.target_names:
+            rows = splits[task][1]
+            self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
+            if not self.eval_samples[task]:
+                raise ValueError(f"{self.source}: task {task!r} has no eval rows; raise --data.eval_fraction")
+        if self.mixture_spec is None:
+            train = splits[self.source_task][0]
+        else:
+            train = mixture_rows(self.mixture_spec, {t: s[0] for t, s in splits.items()})
+        self.train_samples = train[: self.max_train_samples] if self.max_train_samples else train
+        if not self.train_samples:
+            raise ValueError(f"{self.source}: no training rows for {self.source_name}; lower --data.eval_fraction")
+
+    def fingerprint(self) -> dict:
+        """What identifies the evaluation data: the source and every target's eval idx list (hashed)."""
+        return {
+            "source": self.source,
+            "split": self.split,
+            "eval_idx": {
+                t: hashlib.sha256("\n".join(s.idx for s in rows).encode()).hexdigest()[:16]
+                for t, rows in self.eval_samples.items()
+            },
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_samples,
+            batch_size=self.batch_size,
+            shuffle=True,
+            collate_fn=list,
+            num_workers=self.num_workers,
+            drop_last=False,
+        )
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self._eval_loader(self.eval_samples[t]) for t in self.target_names]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self.val_dataloader()
+
+    def _eval_loader(self, rows: list[BlinkSample]) -> DataLoader:
+        sampler = None
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            # Each question counted exactly once across ranks (the default sampler pads with repeats).
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(
+                rows, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
+        return DataLoader(
+            rows, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler, collate_fn=list,
+            num_workers=self.num_workers,
+        )
+
+
+def _task_flag(flag: str, resolve, value):
+    try:
+        return resolve(value)
+    except UnknownTaskError as err:
+        raise UnknownTaskError(f"--data.{flag}: {err}") from None
+
+
+def mixture_rows(spec: MixtureSpec, train_splits: dict[str, list[BlinkSample]]) -> list[BlinkSample]:
+    """`n` rows from each component's train split, drawn with the spec's seed.
+
+    A component asking for more rows than its train split holds takes every row, then draws the rest again
+    (with a warning), so the budget is honoured.
+    """
+    rng = random.Random(spec.seed)
+    out: list[BlinkSample] = []
+    for comp in spec.components:
+        pool = sorted(train_splits[comp.task], key=lambda s: s.idx)
+        if comp.n == 0:
+            continue
+        if not pool:
+            raise ValueError(f"mixture {spec.name}: task {comp.task} has no training rows")
+        picked: list[BlinkSample] = []
+        while len(picked) + len(pool) <= comp.n:
+            picked.extend(pool)
+        if comp.n > len(pool):
+            warnings.warn(
+                f"mixture {spec.name}: {comp.task} asks for {comp.n} rows but its train split has {len(pool)}; "
+                "rows are repeated",
+                stacklevel=2,
+            )
+        picked.extend(rng.sample(pool, comp.n - len(picked)))
+        out.extend(picked)
+    rng.shuffle(out)
+    return out

@@ -1,0 +1,237 @@
+"""The fine-tuning LightningModule: (Q)LoRA or full fine-tuning of a Qwen2.5-VL on multiple-choice questions.
+
+A thin Lightning layer over plain pieces: `load_model` (vtl.models.loading), `apply_lora`/`prepare_quantized_model`
+(vtl.models.lora), `ChatCollator` (vtl.models.chat) and `score_multiple_choice` (vtl.models.scoring). Training
+batches arrive as lists of `BlinkSample` and are collated here, where the processor lives; validation batches stay
+lists and are scored, so `validation_step` returns predictions for the cross-task PGF callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+
+from vtl.errors import VtlError
+from vtl.home import TINY_MODEL
+from vtl.models.loading import QuantizationOptions
+from vtl.models.lora import LoraOptions
+from vtl.models.training import (
+    adamw_warmup_cosine,
+    assistant_loss,
+    check_trainable_present,
+    keep_trainable,
+    save_pretrained_atomic,
+)
+
+ScoringMode = Literal["likelihood", "generate"]
+
+
+class NonFiniteLossError(VtlError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class TransferFineTuner(LightningModule):
+    def __init__(
+        self,
+        model: str = TINY_MODEL,
+        quantization: QuantizationOptions | None = None,
+        lora: LoraOptions | None = LoraOptions(),  # noqa: B008 (a frozen-by-convention default, as LightningCLI shows it)
+        gradient_checkpointing: bool = False,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        scoring: ScoringMode = "likelihood",
+        eval_batch_size: int = 8,
+        max_new_tokens: int = 16,
+        train_vision: bool = False,
+        attn_implementation: str | None = None,
+    ):
+        """
+        Args:
+            model: a local checkpoint dir, a hub id (e.g. Qwen/Qwen2.5-VL-7B-Instruct) or vtl://tiny-qwen2.5-vl.
+            quantization: 4-bit weights through bitsandbytes (QLoRA); null keeps full precision.
+            lora: LoRA adapter options; null means full fine-tuning (the language model; see train_vision).
+            gradient_checkpointing: recompute activations in backward to save memory.
+            lr: peak AdamW learning rate.
+            weight_decay: AdamW weight decay, applied to matrices only (not biases or norms).
+            warmup_steps: optimizer steps of linear warmup before the cosine decay.
+            min_lr_ratio: the cosine decays to lr * min_lr_ratio at the last step.
+            min_pixels: image resize budget (lower bound, pixels); null keeps the checkpoint's.
+            max_pixels: image resize budget (upper bound, pixels); null keeps the checkpoint's.
+            scoring: validation scoring: option likelihood or BLINK's generate-and-parse.
+            eval_batch_size: questions per scoring forward pass.
+            max_new_tokens: generation budget of the "generate" scoring mode.
+            train_vision: full fine-tuning only: also train the vision tower (frozen by default).
+            attn_implementation: passed to from_pretrained (e.g. sdpa, flash_attention_2); null = default.
+        """
+        super().__init__()
+        if not model.startswith("vtl://"):
+            from vtl.models.loading import resolve_model_source
+
+            resolve_model_source(model)  # a missing local path fails here, before any data loads
+        if lr <= 0:
+            raise ValueError(f"--model.lr must be > 0, got {lr}")
+        if warmup_steps < 0:
+            raise ValueError(f"--model.warmup_steps must be >= 0, got {warmup_steps}")
+        if quantization is not None and lora is None:
+            raise ValueError("4-bit weights cannot be fully fine-tuned: set --model.lora (QLoRA) or drop quantization")
+        self.save_hyperparameters()
+        self.model_name = model
+        self.quantization = quantization
+        self.lora = lora
+        self.scoring = scoring
+        self.model = None
+        self.processor = None
+        self._collator = None
+        # Checkpoints hold only the trainable tensors (the adapter for LoRA); the frozen base reloads from `model`.
+        self.strict_loading = False
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        from vtl.models.chat import ChatCollator
+        from vtl.models.loading import load_model
+        from vtl.models.lora import apply_lora, disable_kv_cache, prepare_quantized_model
+
+        device = self._target_device()
+        on_gpu = device.type == "cuda"
+        # LoRA keeps the frozen base in bf16 on GPU; full fine-tuning keeps fp32 master weights (autocast computes).
+        dtype = torch.bfloat16 if on_gpu and self.lora is not None else torch.float32
+        hp = self.hparams
+        model, processor = load_model(
+            self.model_name,
+            quantization=self.quantization,
+            dtype=dtype,
+            min_pixels=hp.min_pixels,
+            max_pixels=hp.max_pixels,
+            device_map={"": str(device)} if on_gpu else None,
+            attn_implementation=hp.attn_implementation,
+        )
+        if self.lora is not None:
+            prepare_quantized_model(model, hp.gradient_checkpointing)
+            model = apply_lora(model, self.lora)
+        else:
+            _unfreeze_for_full_finetuning(model, train_vision=hp.train_vision)
+            if hp.gradient_checkpointing:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            disable_kv_cache(model)
+        model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes as they are
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        rank_zero_info(f"vtl: {self.model_name}: {trainable:,} trainable parameters")
+        self.model = model
+        self.processor = processor
+        self._collator = ChatCollator(processor, train=True, padding_side="right")
+
+    def _target_device(self) -> torch.device:
+        trainer = self._trainer
+        if trainer is not None:
+            return trainer.strategy.root_device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    @property
+    def has_adapter(self) -> bool:
+        return self.lora is not None
+
+    def zero_shot_context(self):
+        """The base model: the adapter disabled (LoRA); a no-op for full fine-tuning (call before training)."""
+        if self.has_adapter:
+            return self.model.disable_adapter()
+        return contextlib.nullcontext()
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What determines zero-shot accuracy on the model side (with the scoring mode: the baseline cache key)."""
+        hp = self.hparams
+        return {
+            "model": self.model_name,
+            "quantization": None if self.quantization is None else asdict(self.quantization),
+            "min_pixels": hp.min_pixels,
+            "max_pixels": hp.max_pixels,
+            "max_new_tokens": hp.max_new_tokens if self.scoring == "generate" else None,
+        }
+
+    def score(self, samples: list, *, progress: bool = False) -> list:
+        """Score multiple-choice samples with the module's scoring mode (eval mode, no grad)."""
+        from vtl.models.scoring import score_multiple_choice
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return score_multiple_choice(
+                    self.model, self.processor, samples, mode=self.scoring,
+                    batch_size=self.hparams.eval_batch_size, max_new_tokens=self.hparams.max_new_tokens,
+                    progress=progress,
+                )
+        finally:
+            self.model.train(was_training)
+
+    # ---- steps -------------------------------------------------------------------------------------------------
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, list):  # BlinkSample lists: the scorer moves its own tensors
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer.training and isinstance(batch, list):
+            from vtl.models.chat import blink_example
+
+            return dict(self._collator([blink_example(s) for s in batch]))
+        return batch
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self._answer_loss(batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
+                f"batch {batch_idx}); lower --model.lr, raise --model.warmup_steps, or check the data"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _answer_loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy on the answer tokens only (labels are -100 elsewhere), computed in fp32."""
+        return assistant_loss(self.model, batch)
+
+    def validation_step(self, batch: list, batch_idx: int, dataloader_idx: int = 0) -> list:
+        return self.score(batch)
+
+    def test_step(self, batch: list, batch_idx: int, dataloader_idx: int = 0) -> list:
+        return self.score(batch)
+
+    # ---- optimisation ------------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        return adamw_warmup_cosine(
+            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+        )
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.has_adapter:
+            checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
+            if self.trainer.is_global_zero:
+                self.save_adapter(Path(self.trainer.default_root_dir) / "adapter")
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.model is not None:
+            check_trainable_present(checkpoint["state_dict"], self.model)
+
+    def save_adapter(self, directory: str | Path) -> Path:
+        """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""
+        return save_pretrained_atomic(self.model, self.processor, directory)
+
+
+def _unfreeze_for_full_finetuning(model: torch.nn.Module, *, train_vision: bool) -> None:
+    for name, param in model.named_parameters():
+        param.requires_grad_(train_vision or ".visual." not in f".{name}")

@@ -1,0 +1,473 @@
+"""`vtl sweep FILE`: run a W&B sweep file's grid on this machine, one run after another, resumably.
+
+The same file drives `wandb sweep` / `wandb agent` on many machines. Locally each run executes the command a W&B agent
+would (`${args}` becomes `--key=value` for every parameter), plus two arguments the agent does not add:
+`--trainer.default_root_dir=RUN_DIR` (one directory per run, named after its grid parameters) and, when the run was
+interrupted, `--ckpt_path=RUN_DIR/checkpoints/last.ckpt`. A run whose directory holds `fit_complete.json` is skipped,
+so rerunning a killed sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vtl.errors import VtlError
+from vtl.home import PACKAGE_DIR, SWEEPS_DIR
+
+COMPLETE_MARKER = "fit_complete.json"
+LAST_CKPT = Path("checkpoints") / "last.ckpt"
+RUN_LOG = "sweep.log"  # the run's console output, appended across attempts
+RUN_INFO = "sweep_run.json"  # parameters and command of the run's latest attempt
+STATUS_LOG = "sweep_status.jsonl"  # one line per finished attempt, in the sweep's runs dir
+RUN_DIR_FLAG = "trainer.default_root_dir"
+_ENVVAR = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")
+_MACROS = ("env", "interpreter", "program", "args", "args_no_hyphens", "args_no_boolean_flags", "args_json")
+
+
+class SweepFileError(VtlError, ValueError):
+    """A sweep file vtl cannot run; the message names the file and the field to change."""
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    path: Path
+    name: str  # directory name for its runs: the file's stem
+    method: str
+    metric: dict[str, Any] | None
+    parameters: dict[str, list[Any]]  # key -> values, in file order; a `value:` constant is a one-item list
+    grid_keys: tuple[str, ...]  # keys given as `values:`; they name the run directories
+    command: list[str]
+    program: str | None
+    project_root: Path  # where the file's relative config paths live: the parent of its `sweeps/` folder
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for values in self.parameters.values():
+            n *= len(values)
+        return n
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    index: int  # 1-based position in the grid
+    name: str
+    params: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def complete(self) -> bool:
+        return (self.run_dir / COMPLETE_MARKER).is_file()
+
+    @property
+    def resume_ckpt(self) -> Path | None:
+        ckpt = self.run_dir / LAST_CKPT
+        return ckpt if ckpt.is_file() else None
+
+    @property
+    def state(self) -> str:
+        return "complete" if self.complete else "resume" if self.resume_ckpt else "new"
+
+
+@dataclass
+class SweepResult:
+    launched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, int]] = field(default_factory=list)  # (run name, exit status)
+    not_started: list[str] = field(default_factory=list)  # left for a later call (`--count`)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+# ---------------------------------------------------------------------------------------------------- sweep files
+
+
+def find_sweep_file(name: str | os.PathLike) -> Path:
+    """A sweep file by path, by path relative to the package, or by name (`demo_tiny`: sweeps/demo_tiny.yaml)."""
+    path = Path(name)
+    candidates = [path, PACKAGE_DIR / path, SWEEPS_DIR / path, SWEEPS_DIR / f"{path}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))) or "none"
+    raise SweepFileError(f"sweep file {str(name)!r} not found (looked in ., {PACKAGE_DIR}, {SWEEPS_DIR}); "
+                         f"known: {known}")
+
+
+def load_sweep(path: str | os.PathLike) -> SweepFile:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise SweepFileError(f"{path}: cannot read sweep file: {e}") from e
+    if not isinstance(raw, dict):
+        raise SweepFileError(f"{path}: expected a mapping with `method`, `parameters` and `command`")
+    method = raw.get("method")
+    if method != "grid":
+        raise SweepFileError(
+            f"{path}: method: {method!r}; vtl sweep runs `method: grid` files only (run others with `wandb agent`)"
+        )
+    raw_params = raw.get("parameters")
+    if not isinstance(raw_params, dict) or not raw_params:
+        raise SweepFileError(f"{path}: `parameters` must be a non-empty mapping of key -> {{values: [...]}}")
+    parameters: dict[str, list[Any]] = {}
+    grid_keys: list[str] = []
+    for key, spec in raw_params.items():
+        where = f"{path}: parameters.{key}"
+        if not isinstance(spec, dict) or ("values" in spec) == ("value" in spec):
+            raise SweepFileError(f"{where}: give exactly one of `values: [...]` or `value: X` (a grid has no ranges)")
+        if "value" in spec:
+            parameters[key] = [spec["value"]]
+            continue
+        values = spec["values"]
+        if not isinstance(values, list) or not values:
+            raise SweepFileError(f"{where}.values: expected a non-empty list, got {values!r}")
+        if any(isinstance(v, (dict, list)) for v in values):
+            raise SweepFileError(f"{where}.values: vtl sweep takes scalar values only (strings, numbers, booleans)")
+        parameters[key] = list(values)
+        grid_keys.append(key)
+    if RUN_DIR_FLAG in parameters:
+        raise SweepFileError(f"{path}: parameters.{RUN_DIR_FLAG}: vtl sweep sets it per run; remove it")
+    command = raw.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(c, (str, int, float)) for c in command):
+        raise SweepFileError(f"{path}: `command` must be a list of strings, e.g. [${{env}}, vtl, fit, ${{args}}]")
+    command = [str(c) for c in command]
+    for token in command:
+        macro = _macro(token)
+        if macro is not None and macro not in _MACROS and not macro.startswith("envvar:"):
+            raise SweepFileError(f"{path}: command: unknown macro {token!r}; known: {', '.join(_MACROS)}")
+    program = raw.get("program")
+    if "${program}" in command and not program:
+        raise SweepFileError(f"{path}: command uses ${{program}} but the file has no `program`")
+    metric = raw.get("metric")
+    if metric is not None and (not isinstance(metric, dict) or not metric.get("name")):
+        raise SweepFileError(f"{path}: metric: expected {{name: KEY, goal: maximize|minimize}}, got {metric!r}")
+    root = path.resolve().parent.parent if path.resolve().parent.name == "sweeps" else Path.cwd()
+    return SweepFile(
+        path=path, name=path.stem, method=method, metric=metric, parameters=parameters, grid_keys=tuple(grid_keys),
+        command=command, program=program, project_root=root,
+    )
+
+
+def _macro(token: str) -> str | None:
+    return token[2:-1] if token.startswith("${") and token.endswith("}") else None
+
+
+def restrict(sweep: SweepFile, overrides: dict[str, list[Any]]) -> SweepFile:
+    """The sweep with some parameters' values replaced (`--set KEY=V1,V2`); a new key becomes a constant or grid key."""
+    parameters = dict(sweep.parameters)
+    grid_keys = list(sweep.grid_keys)
+    for key, values in overrides.items():
+        if not values:
+            raise SweepFileError(f"--set {key}=: give at least one value")
+        if key == RUN_DIR_FLAG:
+            raise SweepFileError(f"--set {key}: vtl sweep sets it per run (use --runs-dir)")
+        parameters[key] = list(values)
+        if key not in grid_keys and len(values) > 1:
+            grid_keys.append(key)
+    return dataclasses.replace(sweep, parameters=parameters, grid_keys=tuple(grid_keys))
+
+
+def parse_set(items: list[str]) -> dict[str, list[Any]]:
+    """`KEY=V1,V2` strings -> {KEY: [V1, V2]}, each value read as YAML (`3` is an int, `true` a bool)."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key:
+            raise SweepFileError(f"--set {item!r}: expected KEY=VALUE[,VALUE...], e.g. data.source_task=Counting,CT")
+        out[key] = [yaml.safe_load(v) for v in values.split(",") if v != ""]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- the grid
+
+
+def slug(value: Any) -> str:
+    """A value as a directory-name part: a path or hub id by its last part (`Qwen/Qwen2.5-VL-7B-Instruct`)."""
+    text = str(value).rstrip("/").rsplit("/", 1)[-1]
+    text = re.sub(r"\.(json|ya?ml)$", "", text) or str(value)
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+    return re.sub(r"-{2,}", "-", text) or "_"
+
+
+def run_name(sweep: SweepFile, params: dict[str, Any]) -> str:
+    """`source_task=Counting__seed_everything=0`: the grid keys (last dotted part unless ambiguous) and values."""
+    if not sweep.grid_keys:
+        return "run"
+    short = [k.rsplit(".", 1)[-1] for k in sweep.grid_keys]
+    parts = []
+    for key, name in zip(sweep.grid_keys, short, strict=True):
+        label = name if short.count(name) == 1 else key
+        parts.append(f"{label}={slug(params[key])}")
+    return "__".join(parts)
+
+
+def expand_grid(sweep: SweepFile, runs_dir: str | os.PathLike) -> list[SweepRun]:
+    """Every run of the grid, the first parameter varying slowest (as W&B's grid does)."""
+    keys = list(sweep.parameters)
+    runs: list[SweepRun] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for i, combo in enumerate(itertools.product(*(sweep.parameters[k] for k in keys)), start=1):
+        params = dict(zip(keys, combo, strict=True))
+        name = run_name(sweep, params)
+        if name in seen:
+            raise SweepFileError(
+                f"{sweep.path}: runs {seen[name]} and {params} get the same directory name {name!r}; "
+                "make the values differ in letters, digits, '.', '_' or '-'"
+            )
+        seen[name] = params
+        runs.append(SweepRun(index=i, name=name, params=params, run_dir=Path(runs_dir) / name))
+    return runs
+
+
+def sweep_args(params: dict[str, Any]) -> dict[str, list[str]]:
+    """The `${args}` family exactly as a W&B agent formats them (`--key=value`, value through str())."""
+    return {
+        "args": [f"--{k}={v}" for k, v in params.items()],
+        "args_no_hyphens": [f"{k}={v}" for k, v in params.items()],
+        "args_no_boolean_flags": [
+            f"--{k}" if v is True else f"--{k}={v}" for k, v in params.items() if v is not False
+        ],
+        "args_json": [json.dumps(params)],
+    }
+
+
+def build_command(sweep: SweepFile, run: SweepRun) -> list[str]:
+    """The run's command as printed by `--dry-run`: the agent's command, then the run dir (and resume) arguments."""
+    expansions = sweep_args(run.params)
+    expansions["env"] = []  # the agent's /usr/bin/env only looks the program up on PATH
+    expansions["interpreter"] = ["python"]
+    expansions["program"] = [str(sweep.program)]
+    command: list[str] = []
+    for token in sweep.command:
+        macro = _macro(token)
+        if macro is None or macro.startswith("envvar:"):
+            # `${envvar:NAME}` anywhere in a token, left as NAME when unset (as the agent does)
+            command.append(_ENVVAR.sub(lambda m: os.environ.get(m.group(1), m.group(1)), token))
+        else:
+            command.extend(expansions[macro])
+    command = _resolve_config_paths(command, sweep.project_root)
+    command.append(f"--{RUN_DIR_FLAG}={run.run_dir}")
+    ckpt = run.resume_ckpt
+    if ckpt is not None:
+        command.append(f"--ckpt_path={ckpt}")
+    return command
+
+
+def _resolve_config_paths(command: list[str], root: Path) -> list[str]:
+    """Relative `--config` files missing from the cwd are taken from the sweep's project root (the repo checkout)."""
+    out = list(command)
+    for i, token in enumerate(out):
+        if token == "--config" and i + 1 < len(out):
+            j, value = i + 1, out[i + 1]
+        elif token.startswith("--config="):
+            j, value = i, token.split("=", 1)[1]
+        else:
+            continue
+        path = Path(value)
+        if not path.is_absolute() and not path.exists() and (root / path).exists():
+            out[j] = str(root / path) if j != i else f"--config={root / path}"
+    return out
+
+
+def executable(command: list[str]) -> list[str]:
+    """Run `vtl` and `python` with this interpreter, so a sweep uses the environment `vtl sweep` runs in."""
+    head = command[0]
+    if head == "vtl":
+        return [sys.executable, "-m", "vtl.cli", *command[1:]]
+    if head in ("python", "python3"):
+        return [sys.executable, *command[1:]]
+    return list(command)
+
+
+# ---------------------------------------------------------------------------------------------------- running
+
+
+def run_sweep(
+    sweep: SweepFile,
+    runs: list[SweepRun],
+    *,
+    count: int | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+    say: Callable[[str], None] = print,
+    on_done: Callable[[SweepRun], str] | None = None,
+) -> SweepResult:
+    """Run the pending runs one after another; a failed run is reported and the sweep goes on.
+
+    `on_done(run)` may return a note shown on a finished run's line (e.g. what it measured).
+    """
+    result = SweepResult()
+    n = len(runs)
+    pending = [r for r in runs if not r.complete]
+    say(f"sweep {sweep.name}: {n} runs, {n - len(pending)} complete, {len(pending)} to run")
+    if dry_run:
+        for run in runs:
+            say(f"[{run.index}/{n}] {run.name} ({run.state}){_changed_note(run) if run.complete else ''}")
+            say("  " + shlex.join(build_command(sweep, run)))
+        return result
+    started = time.monotonic()
+    durations: list[float] = []
+    for run in runs:
+        if run.complete:
+            result.skipped.append(run.name)
+            say(f"[{run.index}/{n}] {run.name}: complete, skipped{_changed_note(run)}")
+            continue
+        if count is not None and len(result.launched) >= count:
+            result.not_started.append(run.name)
+            continue
+        left = len(pending) - len(result.launched)
+        eta = f", about {clock(left * sum(durations) / len(durations))} left" if durations else ""
+        action = "resuming" if run.resume_ckpt else "starting"
+        say(f"[{run.index}/{n}] {run.name}: {action} (sweep elapsed {clock(time.monotonic() - started)}{eta})")
+        t0 = time.monotonic()
+        rc = _run_one(sweep, run, quiet=quiet)
+        took = time.monotonic() - t0
+        durations.append(took)
+        result.launched.append(run.name)
+        _append_status(run, rc, took)
+        if rc == 0 and run.complete:
+            note = on_done(run) if on_done is not None else ""
+            say(f"[{run.index}/{n}] {run.name}: done in {clock(took)}" + (f": {note}" if note else ""))
+        else:
+            if rc == 0:  # the command exited cleanly but never marked the run complete
+                rc = 3
+                say(f"[{run.index}/{n}] {run.name}: exited 0 without writing {run.run_dir / COMPLETE_MARKER}")
+            result.failed.append((run.name, rc))
+            say(f"[{run.index}/{n}] {run.name}: FAILED (exit {rc}) after {clock(took)}; log: {run.run_dir / RUN_LOG}")
+    total = clock(time.monotonic() - started)
+    say(
+        f"sweep {sweep.name}: {len(result.launched) - len(result.failed)} ran, {len(result.skipped)} already complete, "
+        f"{len(result.failed)} failed, {len(result.not_started)} not started (--count) in {total}"
+    )
+    for name, rc in result.failed:
+        say(f"  failed: {name} (exit {rc})")
+    if result.failed:
+        say("  rerun the same command to retry failed and unfinished runs")
+    return result
+
+
+def changed_params(run: SweepRun) -> dict[str, tuple[Any, Any]]:
+    """Parameters outside the run's name (constants such as trainer.max_epochs) that differ from the ones its
+    finished attempt recorded in sweep_run.json: {key: (recorded, now)}; empty when nothing is recorded."""
+    try:
+        recorded = json.loads((run.run_dir / RUN_INFO).read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        key: (recorded.get(key), value)
+        for key, value in run.params.items()
+        if json.dumps(recorded.get(key), default=str) != json.dumps(value, default=str)
+    }
+
+
+def _changed_note(run: SweepRun) -> str:
+    changed = changed_params(run)
+    if not changed:
+        return ""
+    diff = ", ".join(f"{key}={old!r} (now {new!r})" for key, (old, new) in changed.items())
+    return f"; it ran with {diff}: to run the new settings, use another runs dir"
+
+
+def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    command = build_command(sweep, run)
+    info = {"sweep": str(sweep.path), "name": run.name, "params": run.params, "command": command}
+    (run.run_dir / RUN_INFO).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    # W&B (when the command logs there) groups the runs by sweep and names each after its grid values.
+    env = {"WANDB_RUN_GROUP": sweep.name, "WANDB_NAME": run.name, **os.environ,
+           "PYTHONUNBUFFERED": "1", "VTL_RUN_DIR": str(run.run_dir), "VTL_SWEEP": sweep.name}
+    with open(run.run_dir / RUN_LOG, "ab") as log:
+        log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n".encode())
+        try:
+            proc = subprocess.Popen(executable(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        except OSError as e:
+            log.write(f"cannot start: {e}\n".encode())
+            print(f"cannot start {command[0]!r}: {e}", file=sys.stderr)
+            return 127
+        assert proc.stdout is not None
+        ticker = quiet and sys.stdout.isatty()  # a live elapsed-time line while a quiet run works
+        t0 = last_tick = time.monotonic()
+        try:
+            while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+                log.write(chunk)
+                log.flush()
+                if not quiet:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                elif ticker and time.monotonic() - last_tick >= 1.0:
+                    last_tick = time.monotonic()
+                    print(f"\r  running {run.name}: {clock(last_tick - t0)}", end="", flush=True)
+            if ticker:
+                print("\r\033[K", end="", flush=True)
+        except KeyboardInterrupt:
+            proc.terminate()  # the child got the same Ctrl-C; make sure it stops before we exit
+            proc.wait()
+            raise
+        return proc.wait()
+
+
+def _append_status(run: SweepRun, rc: int, seconds: float) -> None:
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "name": run.name, "exit": rc,
+        "complete": run.complete, "seconds": round(seconds, 1),
+    }
+    with open(run.run_dir.parent / STATUS_LOG, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="sweep YAML: a path, or a name under the repo's sweeps/ (e.g. demo_tiny)")
+    parser.add_argument("--count", type=int, default=None, help="start at most N runs (complete runs do not count)")
+    parser.add_argument("--dry-run", action="store_true", help="print each run's command and state; run nothing")
+    parser.add_argument("--runs-dir", default=None, help="parent of the run dirs (default: runs/<sweep file stem>)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=V1[,V2...]",
+        help="replace a parameter's values, e.g. --set data.source_task=Counting,Jigsaw --set trainer.max_epochs=1",
+    )
+    parser.add_argument("--quiet", action="store_true", help="send each run's output only to RUN_DIR/sweep.log")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        sweep = load_sweep(find_sweep_file(args.file))
+        sweep = restrict(sweep, parse_set(args.overrides))
+        if args.count is not None and args.count < 1:
+            raise SweepFileError(f"--count {args.count}: give a positive number of runs")
+        runs = expand_grid(sweep, args.runs_dir or Path("runs") / sweep.name)
+    except SweepFileError as e:
+        print(f"vtl sweep: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = run_sweep(sweep, runs, count=args.count, dry_run=args.dry_run, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("\nvtl sweep: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return result.exit_code

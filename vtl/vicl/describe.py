@@ -1,0 +1,158 @@
+"""`vtl vicl describe`: the trained student writes a description for each eval tuple (A_in, A_out, B_in), resumable.
+
+Line: {"tuple_id", "pair", "task_a", "task_b", "split", "source": "student", "student" (export dir), "model"
+(base model), "prompt_version", "text", "task_mentions"} — the corpus shape, so part 2 joins both by tuple_id.
+The student is the export a distillation fit writes to `<run dir>/student` (a LoRA adapter or full weights, with
+the processor and student.json). Lines are appended and fsync'd per batch; a rerun skips tuples already described.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtl.records import JsonlAppender, iter_jsonl
+from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
+
+log = logging.getLogger("vtl.vicl")
+
+
+@dataclass
+class Student:
+    model: object
+    processor: object
+    base_model: str
+    path: Path
+    max_new_tokens: int
+
+
+def load_student(path: str | Path, *, base_model: str | None = None, device: str | None = None) -> Student:
+    """A student export dir -> model + processor. LoRA exports load the base named in student.json (or
+    `base_model`) and attach the adapter; full exports load directly."""
+    import torch
+    from transformers import AutoProcessor
+
+    from vtl.models.loading import load_model
+    from vtl.vicl.student import EXPORT_META
+
+    path = Path(path)
+    meta_file = path / EXPORT_META
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{path} is not a student export (no {EXPORT_META}); train one with "
+                                f"`vtl fit --config configs/distill/tiny.yaml` and pass <run dir>/student")
+    meta = json.loads(meta_file.read_text())
+    base = base_model or meta["base_model"]
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if meta.get("lora"):
+        from peft import PeftModel
+
+        from vtl.models.loading import QuantizationOptions
+
+        quant = QuantizationOptions(**meta["quantization"]) if meta.get("quantization") else None
+        model, _ = load_model(base, quantization=quant, dtype=dtype,
+                              device_map={"": device} if device == "cuda" else None)
+        model = PeftModel.from_pretrained(model, str(path))
+    else:
+        model, _ = load_model(str(path), dtype=dtype, device_map={"": device} if device == "cuda" else None)
+    processor = AutoProcessor.from_pretrained(str(path))  # with the pixel budget the student was trained with
+    model.eval()
+    return Student(model, processor, base, path, int(meta.get("max_new_tokens", 128)))
+
+
+def _described_before(out: Path, student: Student) -> set[str]:
+    """Tuple ids already in `out`; refuses a file written by a teacher, another student or another prompt."""
+    done: set[str] = set()
+    if not out.exists():
+        return done
+    student_path = str(student.path.resolve())
+    for number, row in enumerate(iter_jsonl(out), start=1):
+        if (row.get("source"), row.get("student"), row.get("prompt_version")) != (
+                "student", student_path, STUDENT_PROMPT_VERSION):
+            raise ValueError(f"{out}: line {number} was written by {row.get('source')!r} "
+                             f"{row.get('student') or row.get('model')!r} with prompt {row.get('prompt_version')!r}, "
+                             f"not student {student_path!r}; write these descriptions to another --out")
+        done.add(row["tuple_id"])
+    return done
+
+
+def describe_tuples(
+    student: Student,
+    tuples_path: str | Path,
+    out: str | Path,
+    *,
+    split: str | None = "eval",
+    pairs: list[str] | None = None,
+    batch_size: int = 4,
+    max_new_tokens: int | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> tuple[int, int]:
+    """Describe tuples not yet in `out`; returns (written, already there)."""
+    from vtl.models.chat import ChatExample
+    from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.teachers import generate_texts
+
+    out = Path(out)
+    tuples = load_tuples(tuples_path, split=split, pairs=pairs)
+    if limit is not None:
+        tuples = tuples[:limit]
+    done = _described_before(out, student)
+    todo = [t for t in tuples if t.id not in done]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tuples), initial=len(tuples) - len(todo), desc="describe")
+    written = 0
+    with JsonlAppender(out) as sink:
+        for start in range(0, len(todo), max(1, batch_size)):
+            batch = todo[start : start + max(1, batch_size)]
+            examples = [ChatExample(images=t.student_images(), prompt=STUDENT_PROMPT) for t in batch]
+            texts = generate_texts(student.model, student.processor, examples,
+                                   max_new_tokens=max_new_tokens or student.max_new_tokens)
+            for t, raw in zip(batch, texts, strict=True):
+                text = clean_description(raw)
+                sink.append({
+                    "tuple_id": t.id, "pair": t.pair, "task_a": t.task_a, "task_b": t.task_b, "split": t.split,
+                    "source": "student", "student": str(student.path.resolve()), "model": student.base_model,
+                    "prompt_version": STUDENT_PROMPT_VERSION, "text": text, "task_mentions": task_mentions(text),
+                })
+                written += 1
+            if bar is not None:
+                bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    return written, len(tuples) - len(todo)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--student", required=True, help="student export dir (<run dir>/student of a distill fit)")
+    parser.add_argument("--tuples", required=True, help="tuples.jsonl (or its directory)")
+    parser.add_argument("--out", required=True, help="descriptions JSONL to append to")
+    parser.add_argument("--split", choices=("train", "eval", "all"), default="eval")
+    parser.add_argument("--pairs", nargs="+", default=None, help="only these pairs ('Deblur→Dehaze' ...)")
+    parser.add_argument("--base-model", default=None, help="override the base model recorded in student.json")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the fit's model.max_new_tokens")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many tuples")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from vtl.models.loading import ModelLoadError
+
+    try:
+        student = load_student(args.student, base_model=args.base_model)
+        written, before = describe_tuples(student, args.tuples, args.out,
+                                          split=None if args.split == "all" else args.split, pairs=args.pairs,
+                                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                          limit=args.limit, progress=True)
+    except (ValueError, FileNotFoundError, ModelLoadError) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"{args.out}: {written} written, {before} already there")
+    return 0

@@ -1,0 +1,206 @@
+"""The student distillation LightningModule: a small Qwen2.5-VL learns to write the teacher's description from
+(A_in, A_out, B_in) alone, with cross-entropy on the assistant span (the prompt and images carry no loss).
+
+Thin over plain pieces: `load_model`, `apply_lora`/`prepare_quantized_model`, `ChatCollator`. Logs `train/loss` and
+`val/loss`; after each validation epoch it generates descriptions for a few validation examples and appends them to
+`<run dir>/samples.jsonl` (rank zero). At the end of training the student is exported to `<run dir>/student`
+(the LoRA adapter, or the full model, plus the processor and student.json) for `vtl vicl describe`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+
+from vtl.home import TINY_MODEL
+from vtl.models.loading import QuantizationOptions
+from vtl.models.lora import LoraOptions
+from vtl.models.training import (
+    adamw_warmup_cosine,
+    assistant_loss,
+    check_trainable_present,
+    keep_trainable,
+    save_pretrained_atomic,
+)
+
+EXPORT_DIR = "student"
+EXPORT_META = "student.json"
+
+
+class StudentDistiller(LightningModule):
+    def __init__(
+        self,
+        model: str = TINY_MODEL,
+        quantization: QuantizationOptions | None = None,
+        lora: LoraOptions | None = LoraOptions(),  # noqa: B008 (shown as the default by LightningCLI)
+        gradient_checkpointing: bool = False,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        n_samples: int = 2,
+        max_new_tokens: int = 128,
+        attn_implementation: str | None = None,
+    ):
+        """
+        Args:
+            model: the student: a local checkpoint dir, a hub id (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or
+                vtl://tiny-qwen2.5-vl.
+            quantization: 4-bit weights through bitsandbytes (QLoRA); null keeps full precision.
+            lora: LoRA adapter options; null means full fine-tuning of the language model.
+            gradient_checkpointing: recompute activations in backward to save memory.
+            lr: peak AdamW learning rate.
+            weight_decay: AdamW weight decay on matrices.
+            warmup_steps: optimizer steps of linear warmup before the cosine decay.
+            min_lr_ratio: the cosine decays to lr * min_lr_ratio at the last step.
+            min_pixels: image resize budget (lower bound, pixels); null keeps the checkpoint's.
+            max_pixels: image resize budget (upper bound, pixels); null keeps the checkpoint's.
+            n_samples: validation examples whose generated description is logged each validation epoch.
+            max_new_tokens: generation budget for those samples.
+            attn_implementation: passed to from_pretrained (e.g. sdpa, flash_attention_2); null = default.
+        """
+        super().__init__()
+        if not model.startswith("vtl://"):
+            from vtl.models.loading import resolve_model_source
+
+            resolve_model_source(model)  # a missing local path fails before any data is built
+        if lr <= 0:
+            raise ValueError(f"--model.lr must be > 0, got {lr}")
+        if quantization is not None and lora is None:
+            raise ValueError("4-bit weights cannot be fully fine-tuned: set --model.lora (QLoRA) or drop quantization")
+        if n_samples < 0:
+            raise ValueError(f"--model.n_samples must be >= 0, got {n_samples}")
+        self.save_hyperparameters()
+        self.model_name = model
+        self.quantization = quantization
+        self.lora = lora
+        self.model = None
+        self.processor = None
+        self._collator = None
+        self._val_examples: list = []
+        self.strict_loading = False  # checkpoints hold only trainable tensors; the base reloads from `model`
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        from vtl.models.chat import ChatCollator
+        from vtl.models.loading import load_model
+        from vtl.models.lora import apply_lora, prepare_quantized_model
+
+        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+        on_gpu = device.type == "cuda"
+        dtype = torch.bfloat16 if on_gpu and self.lora is not None else torch.float32
+        hp = self.hparams
+        model, processor = load_model(
+            self.model_name, quantization=self.quantization, dtype=dtype, min_pixels=hp.min_pixels,
+            max_pixels=hp.max_pixels, device_map={"": device} if on_gpu else None,
+            attn_implementation=hp.attn_implementation,
+        )
+        if self.lora is not None:
+            prepare_quantized_model(model, hp.gradient_checkpointing)
+            model = apply_lora(model, self.lora)
+        else:
+            for name, param in model.named_parameters():  # full fine-tuning of the language side
+                param.requires_grad_(".visual." not in f".{name}")
+            if hp.gradient_checkpointing:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        rank_zero_info(f"vtl: student {self.model_name}: {trainable:,} trainable parameters")
+        self.model, self.processor = model, processor
+        self._collator = ChatCollator(processor, train=True, padding_side="right")
+
+    # ---- steps -------------------------------------------------------------------------------------------------
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, list):  # ChatExamples -> tensors, here where the processor lives
+            if not self.trainer.training and len(self._val_examples) < self.hparams.n_samples:
+                self._val_examples.extend(batch[: self.hparams.n_samples - len(self._val_examples)])
+            return dict(self._collator(batch))
+        return batch
+
+    def description_loss(self, batch: dict) -> torch.Tensor:
+        """Token-mean cross-entropy over the assistant span (labels are -100 elsewhere), in fp32."""
+        return assistant_loss(self.model, batch)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.description_loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"student loss is {loss.item()} at step {self.global_step}; lower --model.lr")
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.description_loss(batch)
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_examples = []
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self._val_examples or not self.trainer.is_global_zero:
+            return
+        texts = self.generate_descriptions(self._val_examples)
+        path = Path(self.trainer.default_root_dir) / "samples.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            for example, text in zip(self._val_examples, texts, strict=True):
+                f.write(json.dumps({"epoch": self.current_epoch, "step": self.global_step, "generated": text,
+                                    "teacher": example.answer}, ensure_ascii=False) + "\n")
+        rank_zero_info(f"vtl: sample (epoch {self.current_epoch}): {texts[0][:200]!r}")
+        for logger in self.loggers:  # W&B shows the samples as a table
+            log_text = getattr(logger, "log_text", None)
+            if callable(log_text):
+                log_text(key="val/samples", columns=["epoch", "generated", "teacher"],
+                         data=[[self.current_epoch, t, e.answer] for e, t in zip(self._val_examples, texts,
+                                                                                 strict=True)])
+
+    def generate_descriptions(self, examples: list) -> list[str]:
+        """Greedy descriptions for ChatExamples (their answers are ignored)."""
+        from vtl.vicl.teacher_prompts import clean_description
+        from vtl.vicl.teachers import generate_texts
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            texts = generate_texts(self.model, self.processor, examples, max_new_tokens=self.hparams.max_new_tokens)
+        finally:
+            self.model.train(was_training)
+        return [clean_description(t) for t in texts]
+
+    # ---- optimisation ------------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        return adamw_warmup_cosine(
+            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+        )
+
+    # ---- checkpoints and export --------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.model is not None:
+            check_trainable_present(checkpoint["state_dict"], self.model)
+
+    def on_train_end(self) -> None:
+        if self.trainer.is_global_zero:
+            self.export(Path(self.trainer.default_root_dir) / EXPORT_DIR)
+
+    def export(self, directory: str | Path) -> Path:
+        """Write the student for `vtl vicl describe`: adapter or full weights, processor, student.json (atomic)."""
+        meta = {"base_model": self.model_name, "lora": self.lora is not None,
+                "quantization": None if self.quantization is None else asdict(self.quantization),
+                "max_new_tokens": self.hparams.max_new_tokens}
+        return save_pretrained_atomic(self.model, self.processor, directory,
+                                      extra={EXPORT_META: json.dumps(meta, indent=2) + "\n"})

@@ -1,0 +1,204 @@
+"""Teacher backends behind one interface: `describe(tuples) -> list[str | TeacherFailure]`, in order.
+
+- `AnalyticTeacher`: offline, measures the changes with numpy/scikit-image (vtl.vicl.analytic).
+- `QwenTeacher`: a local Qwen2.5-VL through transformers (e.g. Qwen/Qwen2.5-VL-32B-Instruct in 4-bit, greedy);
+  the tiny offline model runs the same code path in tests.
+- `GeminiTeacher`: Gemini via google-genai, key from the environment, optional base_url, retries via with_retries.
+
+A failure for one tuple (a blocked or empty reply, retries exhausted) comes back as a `TeacherFailure` so the
+corpus builder can skip it and a rerun can try it again; it never aborts the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from vtl.vicl.teacher_prompts import PROMPT_VERSION, TEACHER_PROMPT, clean_description
+
+if TYPE_CHECKING:
+    from vtl.vicl.pairs import VICLTuple
+
+log = logging.getLogger("vtl.vicl")
+
+
+@dataclass(frozen=True)
+class TeacherFailure:
+    reason: str
+
+
+class Teacher(Protocol):
+    name: str  # backend: "analytic" | "qwen" | "gemini"
+    model: str  # what produced the text (model id, or "analytic-v1")
+    prompt_version: str
+    batch_size: int
+
+    def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]: ...
+
+
+class AnalyticTeacher:
+    """Measures input -> output changes of A and B and writes the three sentences; wording seeded per tuple id."""
+
+    name = "analytic"
+    model = "analytic-v1"
+    prompt_version = "analytic-v1"
+
+    def __init__(self, seed: int = 0, batch_size: int = 8):
+        self.seed = seed
+        self.batch_size = batch_size
+
+    def describe(self, tuples):
+        from vtl.vicl.analytic import describe_tuple_images
+        from vtl.vicl.images import stable_seed
+
+        out: list[str | TeacherFailure] = []
+        for t in tuples:
+            images = t.load()
+            out.append(describe_tuple_images(images["a_in"], images["a_out"], images["b_in"], images["b_out"],
+                                             seed=stable_seed("analytic", self.seed, t.id)))
+        return out
+
+
+def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample: bool = False) -> list[str]:
+    """Greedy (default) generation for ChatExamples, left-padded; returns the decoded new tokens per example."""
+    import torch
+
+    from vtl.models.chat import ChatCollator
+
+    batch = ChatCollator(processor, train=False, padding_side="left")(examples)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+    tokenizer = processor.tokenizer
+    with torch.no_grad():
+        generated = model.generate(
+            **batch, max_new_tokens=max_new_tokens, do_sample=do_sample,
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        )
+    new_tokens = generated[:, batch["input_ids"].shape[1]:]  # [b, new]
+    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+class QwenTeacher:
+    """A local Qwen2.5-VL teacher: sees [A_in, A_out, B_in, B_out] and the teacher prompt, answers greedily."""
+
+    name = "qwen"
+    prompt_version = PROMPT_VERSION
+
+    def __init__(
+        self,
+        model: str = "Qwen/Qwen2.5-VL-32B-Instruct",
+        *,
+        load_in_4bit: bool = True,
+        dtype: str = "bfloat16",
+        max_new_tokens: int = 200,
+        batch_size: int = 4,
+        min_pixels: int | None = None,
+        max_pixels: int | None = 512 * 28 * 28,
+        device_map: str | None = "auto",
+    ):
+        from vtl.models.loading import QuantizationOptions, load_model
+
+        self.model = model
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        quantization = QuantizationOptions() if load_in_4bit else None
+        self._model, self._processor = load_model(
+            model, quantization=quantization, dtype=None if quantization else dtype, min_pixels=min_pixels,
+            max_pixels=max_pixels, device_map=device_map,
+        )
+
+    def describe(self, tuples):
+        from vtl.models.chat import ChatExample
+
+        examples = [ChatExample(images=t.teacher_images(), prompt=TEACHER_PROMPT) for t in tuples]
+        texts = generate_texts(self._model, self._processor, examples, max_new_tokens=self.max_new_tokens)
+        return [clean_description(text) or TeacherFailure("empty generation") for text in texts]
+
+
+class GeminiTeacher:
+    """Gemini (model configurable) with the four images inline; requests run `concurrency` at a time."""
+
+    name = "gemini"
+    prompt_version = PROMPT_VERSION
+
+    def __init__(
+        self,
+        model: str = "gemini-2.5-flash",
+        *,
+        api_key_env: str = "GEMINI_API_KEY",
+        base_url: str | None = None,
+        timeout_s: float = 60,
+        max_attempts: int = 5,
+        base_delay: float = 1.0,
+        concurrency: int = 4,
+        temperature: float = 0.0,
+        sleep=None,
+    ):
+        from vtl.vicl.gemini import make_client
+
+        self.model = model
+        self.batch_size = max(1, concurrency)
+        self.concurrency = max(1, concurrency)
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.temperature = temperature
+        self._sleep = sleep
+        self._client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
+
+    def _contents(self, t: VICLTuple) -> list:
+        from vtl.vicl.gemini import image_part
+
+        names = ("Image 1 (input of example A):", "Image 2 (output of example A):",
+                 "Image 3 (input of example B):", "Image 4 (output of example B):")
+        contents: list = []
+        for name, image in zip(names, t.teacher_images(), strict=True):
+            contents += [name, image_part(image)]
+        contents.append(TEACHER_PROMPT)
+        return contents
+
+    def _one(self, t: VICLTuple) -> str | TeacherFailure:
+        from google.genai import types
+
+        from vtl.vicl.gemini import block_reason, is_retryable, response_text, status_code, with_retries
+
+        config = types.GenerateContentConfig(temperature=self.temperature)
+        kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
+        try:
+            response = with_retries(
+                lambda: self._client.models.generate_content(model=self.model, contents=self._contents(t),
+                                                             config=config),
+                max_attempts=self.max_attempts, base_delay=self.base_delay, describe=f"teacher call for {t.id}",
+                **kwargs,
+            )
+        except Exception as exc:  # noqa: BLE001 - transient: recorded per tuple, a rerun retries it
+            if not is_retryable(exc) and status_code(exc) is not None:
+                # a refused request (bad key, model name, request) fails the same way for every tuple: stop now
+                raise ValueError(f"Gemini refused the teacher request for {t.id} (HTTP {status_code(exc)}): "
+                                 f"{str(exc)[:200]}; check --model and the key in --api-key-env") from None
+            return TeacherFailure(f"{type(exc).__name__}: {str(exc)[:200]}")
+        text = clean_description(response_text(response))
+        if not text:
+            return TeacherFailure(block_reason(response) or "reply had no text")
+        return text
+
+    def describe(self, tuples):
+        if self.concurrency == 1 or len(tuples) == 1:
+            return [self._one(t) for t in tuples]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._one, tuples))
+
+
+TeacherKind = Literal["analytic", "qwen", "gemini"]
+
+
+def make_teacher(kind: TeacherKind, **options) -> Teacher:
+    """A teacher by backend name; `options` go to its constructor (e.g. model=..., base_url=...)."""
+    if kind == "analytic":
+        return AnalyticTeacher(**options)
+    if kind == "qwen":
+        return QwenTeacher(**options)
+    if kind == "gemini":
+        return GeminiTeacher(**options)
+    raise ValueError(f"unknown teacher {kind!r}: use 'analytic', 'qwen' or 'gemini'")
