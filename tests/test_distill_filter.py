@@ -126,7 +126,7 @@ def test_filter_cli_errors_name_the_line(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"tuple_id": "x", "pair": "Deblur→Dehaze"}) + "\n")
     assert main(["vicl", "filter", "--corpus", str(bad), "--out", str(tmp_path / "o.jsonl")]) == 2
-    assert "line 1 has no usable 'text'" in capsys.readouterr().out
+    assert "line 1 has no usable 'text'" in capsys.readouterr().err
 
 
 def test_precision_auto_follows_the_cpu(monkeypatch):

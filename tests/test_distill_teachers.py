@@ -120,11 +120,11 @@ def test_gemini_teacher_stops_the_corpus_on_a_refused_request(tuples_dir, tmp_pa
                      "--concurrency", "1"])
         assert len(server.requests) == 1  # not one refused request per tuple
     assert code == 2
-    assert "refused the teacher request" in (out := capsys.readouterr().out) and "HTTP 404" in out
+    assert "refused the teacher request" in (out := capsys.readouterr().err) and "HTTP 404" in out
 
 
 def test_qwen_teacher_runs_on_the_tiny_model(tuples_dir, tiny_model_dir):
-    teacher = QwenTeacher(str(tiny_model_dir), load_in_4bit=False, dtype="float32", max_new_tokens=8, batch_size=2,
+    teacher = QwenTeacher(str(tiny_model_dir), quantization=None, dtype="float32", max_new_tokens=8, batch_size=2,
                           max_pixels=None, device_map=None)
     out = teacher.describe(load_tuples(tuples_dir, split="eval")[:2])
     assert len(out) == 2

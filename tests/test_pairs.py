@@ -87,7 +87,7 @@ def test_cli_writes_tuples_and_reports_bad_pairs(tmp_path, capsys):
                  "--image-size", "32"]) == 0
     assert len(load_tuples(out)) == 2
     assert main(["vicl", "pairs", "--out", str(tmp_path / "u"), "--pairs", "Denoise→Sharpen"]) == 2
-    assert "unknown low-level task 'Sharpen'" in capsys.readouterr().out
+    assert "unknown low-level task 'Sharpen'" in capsys.readouterr().err
 
 
 def _write_real(root, task, names, size=(40, 30)):

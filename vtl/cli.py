@@ -1,71 +1,310 @@
-"""The `vtl` entry point.
+"""The `vtl` entry point: one jsonargparse surface over typed command functions.
 
-`vtl fit|validate|test` hand over to LightningCLI; every other command lives in its own module, which exposes
-`add_arguments(parser)` and `run(args) -> int`. Modules are imported only for the command that runs, so `vtl --help`
-and pure-analysis commands start without importing torch.
+Every command is a typed function with a Google-style docstring (`--help` comes from it), reached through `COMMANDS`:
+a name maps to `"module:function"`, or to a nested dict for a group (`vtl vicl pairs`). Adding a command is one line
+here. Modules are imported only for the command that runs, so `vtl --help` and the analysis commands never import
+torch. `vtl fit|validate|test` hand over to LightningCLI (`vtl.lightning_cli`).
+
+Every command takes `--config FILE` (a YAML of its parameters) and `--print_config`. Flags are spelled with
+underscores as in the function (`--n_per_task`); the hyphen form (`--n-per-task`) works too, a bare boolean flag
+(`--dry-run`) means true, and a list parameter takes several words (`--tasks CT RD`) or repeats (`--set A --set B`).
+
+A user error (`vtl.errors.VtlError`, or a flag or config value that does not parse) prints one line on stderr and
+exits with code 2; `--debug` or VTL_DEBUG=1 adds the traceback.
 """
 
 from __future__ import annotations
 
-import argparse
+import ast
+import difflib
 import importlib
+import importlib.util
+import json
+import os
+import re
 import sys
+import traceback
+import typing
+from collections.abc import Callable
+from typing import Any
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "model": ("vtl.models.cli", "model utilities: `vtl model tiny --out DIR` writes the tiny offline Qwen2.5-VL"),
-    "data": ("vtl.data.cli", "BLINK-format data: `synth` writes the synthetic suite, `check` validates a source"),
-    "analyze": ("vtl.analysis.cli", "transfer analysis of runs or released PGF CSVs -> summary.json, report.md, PNGs"),
-    "select": ("vtl.analysis.select_cli", "PGF-guided training-data mixture for a target task"),
-    "sweep": ("vtl.transfer.sweep", "run a W&B sweep file's grid locally, sequentially and resumably"),
-    "demo": ("vtl.transfer.demo", "the whole transfer study on the embedded default (tiny model, synthetic suite)"),
-    "vicl": ("vtl.vicl.cli", "T2T-VICL steps: pairs, corpus, filter, describe, infer, report"),
+from vtl.errors import EXIT_USER_ERROR, VtlError
+
+Command = typing.Union[str, "dict[str, Command]"]
+
+# name -> "module:function", or a group: name -> {step -> ...}. Keep the names of DESIGN.md's command table.
+COMMANDS: dict[str, Command] = {
+    "model": {
+        "tiny": "vtl.models.cli:tiny",
+    },
+    "data": {
+        "synth": "vtl.data.cli:synth",
+        "check": "vtl.data.cli:check",
+    },
+    "analyze": "vtl.analysis.cli:analyze",
+    "select": "vtl.analysis.select_cli:select",
+    "sweep": "vtl.transfer.sweep:sweep",
+    "demo": "vtl.transfer.demo:demo",
+    "vicl": {
+        "pairs": "vtl.vicl.pairs:pairs",
+        "corpus": "vtl.vicl.corpus:corpus",
+        "filter": "vtl.vicl.diversity:filter_command",
+        "describe": "vtl.vicl.describe:describe",
+        "infer": "vtl.vicl.infer:infer",
+        "report": "vtl.vicl.report:report",
+        "run": "vtl.vicl.pipeline:run",
+    },
+    "config": {
+        "list": "vtl.shipped:config_list",
+        "show": "vtl.shipped:config_show",
+        "cp": "vtl.shipped:config_cp",
+    },
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
+GROUP_HELP = {
+    "model": "model utilities",
+    "data": "BLINK-format data: the synthetic suite and source checks",
+    "vicl": "T2T-VICL steps, and the whole offline chain (`vtl vicl run`)",
+    "config": "the configs and sweep files shipped with vtl, and a copy to edit",
+}
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
-def _top_parser() -> argparse.ArgumentParser:
-    lines = [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
-    lines.insert(0, f"  {'fit|validate|test':<10} LightningCLI: `vtl fit --config configs/transfer/tiny.yaml`")
-    return argparse.ArgumentParser(
-        prog="vtl",
-        description="Cross-task transfer in vision-language models.",
-        epilog="commands:\n" + "\n".join(lines),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+class UsageError(VtlError):
+    """A command line or config file that does not fit the command's parameters."""
+
+
+def debug_enabled(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("VTL_DEBUG", "").lower() not in ("", "0", "false", "no")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled(argv)
+    argv = [a for a in argv if a != "--debug"]
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from vtl.lightning_cli import run_lightning_cli
 
-        return run_lightning_cli(argv)
-    if not argv or argv[0] not in COMMANDS:
-        parser = _top_parser()
-        parser.add_argument("command", choices=[*LIGHTNING_COMMANDS, *COMMANDS])
-        parser.parse_args(argv or ["--help"])
-        return 2
-    return _dispatch(f"vtl {argv[0]}", *COMMANDS[argv[0]], argv[1:])
+        return run_lightning_cli(argv, debug=debug)
+    prog, node, rest = "vtl", COMMANDS, argv
+    while isinstance(node, dict):
+        if not rest or rest[0] in ("-h", "--help"):
+            print(group_help(prog, node), file=sys.stdout if rest else sys.stderr)
+            return 0 if rest else EXIT_USER_ERROR
+        name = rest[0]
+        names = [*node, *(LIGHTNING_COMMANDS if node is COMMANDS else ())]
+        if name not in node:
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            print(f"{prog}: error: unknown command {name!r}{hint} (commands: {', '.join(names)})", file=sys.stderr)
+            return EXIT_USER_ERROR
+        prog, node, rest = f"{prog} {name}", node[name], rest[1:]
+    try:
+        return run_command(prog, load(node), rest)
+    except VtlError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
-def _dispatch(prog: str, module_name: str, text: str, argv: list[str]) -> int:
-    module = importlib.import_module(module_name)
-    steps = getattr(module, "STEPS", None)
-    if steps is not None:  # a command group such as `vtl vicl`: pick the step, then its own module
-        if not argv or argv[0] not in steps:
-            lines = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in steps.items())
-            parser = argparse.ArgumentParser(
-                prog=prog, description=text, epilog="steps:\n" + lines,
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-            )
-            parser.add_argument("step", choices=list(steps))
-            parser.parse_args(argv or ["--help"])
-            return 2
-        return _dispatch(f"{prog} {argv[0]}", *steps[argv[0]], argv[1:])
-    parser = argparse.ArgumentParser(prog=prog, description=text)
-    module.add_arguments(parser)
-    return int(module.run(parser.parse_args(argv)) or 0)
+def load(target: str) -> Callable[..., int]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_command(prog: str, fn: Callable[..., int], argv: list[str]) -> int:
+    """Parse `argv` against `fn`'s signature (plus `--config`, `--print_config`), instantiate, call."""
+    parser = build_parser(prog, fn)
+    argv = normalize_argv(parser, argv)
+    try:
+        cfg = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --print_config
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except Exception as err:  # noqa: BLE001 (argparse.ArgumentError and jsonargparse's own)
+        raise UsageError(explain_parse_error(parser, str(err))) from err
+    try:
+        init = getattr(parser, "instantiate", None) or parser.instantiate_classes
+        init = init(cfg)
+    except Exception as err:  # noqa: BLE001 (a constructor's VtlError may come wrapped)
+        raise _user_cause(err) or err from err
+    kwargs = {k: v for k, v in vars(init).items() if k not in ("config", "print_config", "__path__")}
+    kwargs = {k: (vars(v) if _is_namespace(v) else v) for k, v in kwargs.items()}
+    return int(fn(**kwargs) or 0)
+
+
+def build_parser(prog: str, fn: Callable[..., int]):
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    doc = (fn.__doc__ or "").strip()
+    summary = doc.split("\n\n", 1)[0].replace("\n", " ")
+    parser = ArgumentParser(prog=prog, description=summary, exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile, help="a YAML of this command's parameters")
+    parser.add_function_arguments(fn, as_positional=True)
+    return parser
+
+
+def _is_namespace(value: Any) -> bool:
+    return type(value).__name__ == "Namespace" and type(value).__module__.startswith("jsonargparse")
+
+
+def _user_cause(err: BaseException) -> VtlError | None:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, VtlError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- argv
+
+
+def _hint_kind(action) -> str | None:
+    """"bool" or "list" for actions typed so, else None."""
+    hint = getattr(action, "_typehint", None)
+    if hint is None:
+        return None
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
+    if len(args) != 1:
+        return None
+    hint = args[0]
+    if hint is bool:
+        return "bool"
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple, set) or (origin is not None and getattr(origin, "__name__", "") in ("Sequence",)):
+        return "list"
+    return None
+
+
+def _is_union(hint) -> bool:
+    import types
+
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def normalize_argv(parser, argv: list[str]) -> list[str]:
+    """argparse-style spellings to jsonargparse's: `--a-b` -> `--a_b`, a bare `--flag` -> `--flag=true`,
+    `--list x y` and repeated `--list x --list y` -> `--list=["x", "y"]`, several words for a list positional."""
+    options = {s: a for a in parser._actions for s in a.option_strings}
+    positionals = [a for a in parser._actions if not a.option_strings]
+    out: list[str] = []
+    lists: dict[str, list[str]] = {}
+    words: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            words += argv[i + 1:]
+            break
+        if not token.startswith("--"):
+            words.append(token)
+            i += 1
+            continue
+        name, eq, value = token.partition("=")
+        name = "--" + name[2:].replace("-", "_")
+        kind = _hint_kind(options.get(name))
+        if kind == "bool":
+            if not eq and i + 1 < len(argv) and argv[i + 1].lower() in _BOOL_WORDS:
+                value, i = argv[i + 1], i + 1
+            out.append(f"{name}={value if eq or value else 'true'}")
+        elif kind == "list":
+            if eq:
+                items = [value]
+            else:
+                j = i + 1
+                while j < len(argv) and not argv[j].startswith("--"):
+                    j += 1
+                items, i = argv[i + 1:j], j - 1
+            if len(items) == 1 and items[0].lstrip().startswith("["):
+                out.append(f"{name}={items[0]}")  # already a list (jsonargparse / YAML form)
+            else:
+                lists.setdefault(name, []).extend(items)
+        elif eq or (name in options and options[name].nargs in (0, "?")):
+            out.append(name + eq + value)
+        else:  # an option and its value, whatever the value looks like (`--threshold -0.5`)
+            out.append(name)
+            if i + 1 < len(argv) and (name in options or not argv[i + 1].startswith("--")):
+                out.append(argv[i + 1])
+                i += 1
+        i += 1
+    out += [f"{name}={json.dumps(items)}" for name, items in lists.items()]
+    head: list[str] = []
+    for action in positionals:
+        if not words:
+            break
+        if _hint_kind(action) == "list" and not (len(words) == 1 and words[0].startswith("[")):
+            head.append(json.dumps(words))
+            words = []
+        else:
+            head.append(words.pop(0))
+    return head + words + out
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+
+
+def one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def explain_parse_error(parser, message: str) -> str:
+    """The parse error in one line, with the valid keys closest to an unknown one."""
+    keys = sorted({a.dest for a in parser._actions if a.dest not in ("help", "config", "print_config")})
+    flags = sorted({s for a in parser._actions for s in a.option_strings
+                    if s.startswith("--") and s not in ("--help", "--print_shtab")})
+    unknown = re.findall(r"(--[\w.\-]+)", message) if "nrecognized arguments" in message else []
+    unknown_key = re.findall(r"Option '([\w.\-]+)' is not accepted", message) or re.findall(
+        r"[Kk]ey \"?([\w.\-]+)\"? is not expected", message)
+    text = one_line(message)
+    hints = []
+    for flag in unknown:
+        close = difflib.get_close_matches(flag.replace("-", "_").replace("__", "--", 1), flags, n=3, cutoff=0.5)
+        hints.append(f"{flag}: did you mean {' or '.join(close)}?" if close else f"{flag}: not an option")
+    for key in unknown_key:
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+        hints.append(f"{key!r}: did you mean {' or '.join(map(repr, close))}?" if close else f"{key!r}: unknown key")
+    if unknown or unknown_key:
+        text = "; ".join(hints) + f" (valid: {', '.join(flags if unknown else keys)})"
+    elif "required" in message:
+        text += f" (see {parser.prog} --help)"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------- help
+
+
+def summary(target: Command) -> str:
+    """A command's one-line summary from its docstring, read without importing its module."""
+    if isinstance(target, dict):
+        return ""
+    module, _, name = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+        tree = ast.parse(open(spec.origin, encoding="utf-8").read())  # type: ignore[union-attr,arg-type]
+    except (ImportError, AttributeError, OSError, SyntaxError, TypeError):
+        return ""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            doc = ast.get_docstring(node) or ""
+            return doc.split("\n\n", 1)[0].replace("\n", " ")
+    return ""
+
+
+def group_help(prog: str, node: dict[str, Command]) -> str:
+    lines = [f"usage: {prog} COMMAND [--help] ...", ""]
+    if node is COMMANDS:
+        lines += ["Cross-task transfer in vision-language models (PGF task transfer, T2T-VICL).", "",
+                  "commands:", f"  {'fit|validate|test':<18} LightningCLI, e.g. `vtl fit --config "
+                  "configs/transfer/tiny.yaml`"]
+    else:
+        lines.append("commands:")
+    for name, target in node.items():
+        text = GROUP_HELP.get(name, "") if isinstance(target, dict) else summary(target)
+        lines.append(f"  {name:<18} {text}")
+    lines += ["", f"`{prog} COMMAND --help` for a command's options; --debug shows tracebacks of user errors."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+from typing import Literal
 
-from vtl.analysis.io import AnalysisInputError, print_warnings
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="run dir, transfer.jsonl or released-format CSV, optionally LABEL=PATH (e.g. 3B=a.csv)")
-    parser.add_argument("--out", required=True, help="output directory for summary.json, report.md and PNGs")
-    parser.add_argument("--epoch", choices=("last", "best"), default="last",
-                        help="which epoch counts for a run: the last, or the best by source-task accuracy")
-    parser.add_argument("--include-diagonal", action="store_true",
-                        help="count mu(i->i) in transferability and malleability (excluded by default)")
-    parser.add_argument("--confidence", type=float, default=0.9,
-                        help="confidence level of the per-edge Wilcoxon test (default 0.9, i.e. alpha 0.1)")
-    parser.add_argument("--top-k", type=int, default=3, help="tasks listed per persona (default 3)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
-    parser.add_argument("--quiet", action="store_true", help="do not print the terminal table")
+from vtl.analysis.io import print_warnings
+from vtl.errors import VtlError
 
 
-def run(args: argparse.Namespace) -> int:
-    from vtl.analysis.analysis import analyze
+def analyze(inputs: list[str], *, out: str, epoch: Literal["last", "best"] = "last", include_diagonal: bool = False,
+            confidence: float = 0.9, top_k: int = 3, no_plots: bool = False, quiet: bool = False) -> int:
+    """Transfer analysis of runs or released PGF CSVs: summary.json, report.md and PNGs.
 
-    if not 0 < args.confidence < 1:
-        print(f"vtl analyze: error: --confidence must lie in (0, 1), got {args.confidence}", file=sys.stderr)
-        return 2
-    if args.top_k < 1:
-        print(f"vtl analyze: error: --top-k must be >= 1, got {args.top_k}", file=sys.stderr)
-        return 2
+    Args:
+        inputs: Run dirs, transfer.jsonl files or released-format CSVs, each optionally LABEL=PATH (e.g. 3B=a.csv).
+        out: Output directory for summary.json, report.md and PNGs.
+        epoch: Which epoch counts for a run: the last, or the best by source-task accuracy.
+        include_diagonal: Count mu(i->i) in transferability and malleability (excluded by default).
+        confidence: Confidence level of the per-edge Wilcoxon test (0.9 means alpha 0.1).
+        top_k: Tasks listed per persona.
+        no_plots: Skip the PNGs.
+        quiet: Do not print the terminal table.
+    """
+    from vtl.analysis.analysis import analyze as run_analysis
+
+    if not 0 < confidence < 1:
+        raise VtlError(f"--confidence must lie in (0, 1), got {confidence}")
+    if top_k < 1:
+        raise VtlError(f"--top-k must be >= 1, got {top_k}")
     with print_warnings("vtl analyze"):
-        try:
-            analyze(args.inputs, args.out, epoch=args.epoch, include_diagonal=args.include_diagonal,
-                    confidence=args.confidence, print_table=not args.quiet, top_k=args.top_k,
-                    make_plots=not args.no_plots)
-        except AnalysisInputError as exc:
-            print(f"vtl analyze: error: {exc}", file=sys.stderr)
-            return 2
+        run_analysis(inputs, out, epoch=epoch, include_diagonal=include_diagonal, confidence=confidence,
+                     print_table=not quiet, top_k=top_k, make_plots=not no_plots)  # AnalysisInputError: a VtlError
     return 0

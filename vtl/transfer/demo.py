@@ -8,12 +8,12 @@ transfers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
+from vtl.errors import VtlError
 from vtl.transfer import sweep as sw
 
 DEMO_SWEEP = "demo_tiny"
@@ -23,33 +23,29 @@ DISCLAIMER = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="run dirs go to OUT/<run>, the analysis to OUT/analysis")
-    parser.add_argument("--sources", default=None,
-                        help="comma-separated source tasks (names or abbreviations); default: all 13")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epochs per fit (default: the sweep file's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=V1[,V2...]",
-                        help="override a sweep parameter, as in `vtl sweep --set`")
-    parser.add_argument("--verbose", action="store_true", help="stream every fit's output (default: RUN/sweep.log)")
+def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: int | None = None,
+         set: list[str] | None = None, verbose: bool = False) -> int:  # noqa: A002 (the flag users know: --set)
+    """The whole transfer study on the embedded default (tiny model, synthetic suite), then the analysis.
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        out: Run dirs go to OUT/<run>, the analysis to OUT/analysis.
+        sources: Comma-separated source tasks (names or abbreviations); default: all 13.
+        max_epochs: Epochs per fit (default: the sweep file's).
+        set: Override a sweep parameter, KEY=V1[,V2...], as in `vtl sweep --set`; repeatable.
+        verbose: Stream every fit's output (default: only to RUN/sweep.log).
+    """
     started = time.monotonic()
-    out = Path(args.out)
-    try:
-        sweep = _demo_sweep(args)
-    except (sw.SweepFileError, ValueError) as e:
-        print(f"vtl demo: {e}", file=sys.stderr)
-        return 2
+    root = Path(out)
+    sweep = _demo_sweep(sources, max_epochs, set or [])
     n = sweep.size
     print(f"vtl demo: {n} fine-tuning runs of the tiny model on the synthetic suite, then the transfer analysis")
     print(f"[1/3] embedded default (tiny Qwen2.5-VL, synthetic 13-task suite) {_elapsed(started)}")
     _build_embedded()
 
-    print(f"[2/3] transfer grid: {sw.find_sweep_file(DEMO_SWEEP)} -> {out}/<run> {_elapsed(started)}")
-    runs = sw.expand_grid(sweep, out)
+    print(f"[2/3] transfer grid: {sw.find_sweep_file(DEMO_SWEEP)} -> {root}/<run> {_elapsed(started)}")
+    runs = sw.expand_grid(sweep, root)
     try:
-        result = sw.run_sweep(sweep, runs, quiet=not args.verbose, on_done=_report_run)
+        result = sw.run_sweep(sweep, runs, quiet=not verbose, on_done=_report_run)
     except KeyboardInterrupt:
         print("\nvtl demo: interrupted; run `vtl demo` again to resume (finished fits are kept)", file=sys.stderr)
         return 130
@@ -58,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print("vtl demo: no fit finished; see the sweep.log of each run above", file=sys.stderr)
         return 1
 
-    analysis = out / "analysis"
+    analysis = root / "analysis"
     print(f"[3/3] transfer analysis of {len(complete)} run(s) -> {analysis} {_elapsed(started)}")
     from vtl.analysis.analysis import analyze
     from vtl.analysis.io import print_warnings
@@ -83,16 +79,16 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _demo_sweep(args: argparse.Namespace) -> sw.SweepFile:
+def _demo_sweep(sources: str | None, max_epochs: int | None, sets: list[str]) -> sw.SweepFile:
     from vtl.tasks import resolve_tasks
 
-    overrides = sw.parse_set(args.overrides)
-    if args.sources:
-        overrides["data.source_task"] = resolve_tasks(args.sources)
-    if args.max_epochs is not None:
-        if args.max_epochs < 1:
-            raise ValueError(f"--max-epochs {args.max_epochs}: give at least 1")
-        overrides["trainer.max_epochs"] = [args.max_epochs]
+    overrides = sw.parse_set(sets)
+    if sources:
+        overrides["data.source_task"] = resolve_tasks(sources)
+    if max_epochs is not None:
+        if max_epochs < 1:
+            raise VtlError(f"--max-epochs {max_epochs}: give at least 1")
+        overrides["trainer.max_epochs"] = [max_epochs]
     return sw.restrict(sw.load_sweep(sw.find_sweep_file(DEMO_SWEEP)), overrides)
 
 

@@ -9,7 +9,6 @@ so rerunning a killed sweep continues where it stopped.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
@@ -443,30 +442,25 @@ def clock(seconds: float) -> str:
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="sweep YAML: a path, or a name under the repo's sweeps/ (e.g. demo_tiny)")
-    parser.add_argument("--count", type=int, default=None, help="start at most N runs (complete runs do not count)")
-    parser.add_argument("--dry-run", action="store_true", help="print each run's command and state; run nothing")
-    parser.add_argument("--runs-dir", default=None, help="parent of the run dirs (default: runs/<sweep file stem>)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=V1[,V2...]",
-        help="replace a parameter's values, e.g. --set data.source_task=Counting,Jigsaw --set trainer.max_epochs=1",
-    )
-    parser.add_argument("--quiet", action="store_true", help="send each run's output only to RUN_DIR/sweep.log")
+def sweep(file: str, *, count: int | None = None, dry_run: bool = False, runs_dir: str | None = None,
+          set: list[str] | None = None, quiet: bool = False) -> int:  # noqa: A002 (the flag users know: --set)
+    """Run a W&B sweep file's grid locally, sequentially and resumably.
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        file: Sweep YAML: a path, or the name of a shipped sweep file (e.g. demo_tiny; see `vtl config list`).
+        count: Start at most N runs (complete runs do not count).
+        dry_run: Print each run's command and state; run nothing.
+        runs_dir: Parent of the run dirs (default: runs/<sweep file stem>).
+        set: Replace a parameter's values, KEY=V1[,V2...], repeatable: --set data.source_task=Counting,Jigsaw
+            --set trainer.max_epochs=1.
+        quiet: Send each run's output only to RUN_DIR/sweep.log.
+    """
+    sweep_file = restrict(load_sweep(find_sweep_file(file)), parse_set(set or []))
+    if count is not None and count < 1:
+        raise SweepFileError(f"--count {count}: give a positive number of runs")
+    runs = expand_grid(sweep_file, runs_dir or Path("runs") / sweep_file.name)
     try:
-        sweep = load_sweep(find_sweep_file(args.file))
-        sweep = restrict(sweep, parse_set(args.overrides))
-        if args.count is not None and args.count < 1:
-            raise SweepFileError(f"--count {args.count}: give a positive number of runs")
-        runs = expand_grid(sweep, args.runs_dir or Path("runs") / sweep.name)
-    except SweepFileError as e:
-        print(f"vtl sweep: {e}", file=sys.stderr)
-        return 2
-    try:
-        result = run_sweep(sweep, runs, count=args.count, dry_run=args.dry_run, quiet=args.quiet)
+        result = run_sweep(sweep_file, runs, count=count, dry_run=dry_run, quiet=quiet)
     except KeyboardInterrupt:
         print("\nvtl sweep: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -10,15 +10,18 @@ the run.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from vtl.errors import VtlError
 from vtl.records import JsonlAppender, iter_jsonl
 from vtl.vicl.teacher_prompts import task_mentions
 
 log = logging.getLogger("vtl.vicl")
+
+TeacherName = Literal["analytic", "qwen", "gemini"]
 
 
 @dataclass
@@ -94,55 +97,65 @@ def build_corpus(
     return stats
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tuples", required=True, help="tuples.jsonl (or its directory) from `vtl vicl pairs`")
-    parser.add_argument("--out", required=True, help="corpus JSONL to append to (created if absent)")
-    parser.add_argument("--teacher", choices=("analytic", "qwen", "gemini"), default="analytic")
-    parser.add_argument("--model", default=None,
-                        help="qwen: checkpoint path or hub id (default Qwen/Qwen2.5-VL-32B-Instruct, or "
-                             "vtl://tiny-qwen2.5-vl); gemini: model name (default gemini-2.5-flash)")
-    parser.add_argument("--split", choices=("train", "eval", "all"), default="train")
-    parser.add_argument("--pairs", nargs="+", default=None, help="only these pairs ('Deblur→Dehaze' ...)")
-    parser.add_argument("--limit", type=int, default=None, help="at most this many tuples (after filtering)")
-    parser.add_argument("--batch-size", type=int, default=None, help="qwen: generation batch size")
-    parser.add_argument("--no-4bit", action="store_true", help="qwen: load in --dtype instead of 4-bit")
-    parser.add_argument("--dtype", default="bfloat16", help="qwen: weight dtype without 4-bit")
-    parser.add_argument("--max-new-tokens", type=int, default=200, help="qwen: generation length")
-    parser.add_argument("--api-key-env", default="GEMINI_API_KEY", help="gemini: env variable holding the key")
-    parser.add_argument("--base-url", default=None, help="gemini: API endpoint override (proxy, local server)")
-    parser.add_argument("--concurrency", type=int, default=4, help="gemini: requests in flight")
-    parser.add_argument("--timeout", type=float, default=60, help="gemini: seconds per request")
-    parser.add_argument("--seed", type=int, default=0, help="analytic: wording seed")
+def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None, batch_size: int | None = None,
+                 no_4bit: bool = False, dtype: str = "bfloat16", max_new_tokens: int = 200,
+                 api_key_env: str = "GEMINI_API_KEY", base_url: str | None = None, concurrency: int = 4,
+                 timeout: float = 60, seed: int = 0):
+    """The teacher `vtl vicl corpus` flags name (see `corpus` for the flags)."""
+    from vtl.vicl.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher
+
+    if teacher == "analytic":
+        return AnalyticTeacher(seed=seed)
+    if teacher == "qwen":
+        from vtl.models.loading import QuantizationOptions
+
+        name = model or "Qwen/Qwen2.5-VL-32B-Instruct"
+        options = {"quantization": None if no_4bit else QuantizationOptions(), "dtype": dtype,
+                   "max_new_tokens": max_new_tokens}
+        if batch_size:
+            options["batch_size"] = batch_size
+        if name.startswith("vtl://"):  # the tiny model: CPU, full precision
+            options.update(quantization=None, dtype="float32", device_map=None)
+        return QwenTeacher(name, **options)
+    return GeminiTeacher(model or "gemini-2.5-flash", api_key_env=api_key_env, base_url=base_url,
+                         concurrency=concurrency, timeout_s=timeout)
 
 
-def teacher_from_args(args: argparse.Namespace):
-    from vtl.vicl.teachers import make_teacher
+def corpus(*, tuples: str, out: str, teacher: TeacherName = "analytic", model: str | None = None,
+           split: Literal["train", "eval", "all"] = "train", pairs: list[str] | None = None, limit: int | None = None,
+           batch_size: int | None = None, no_4bit: bool = False, dtype: str = "bfloat16", max_new_tokens: int = 200,
+           api_key_env: str = "GEMINI_API_KEY", base_url: str | None = None, concurrency: int = 4,
+           timeout: float = 60, seed: int = 0) -> int:
+    """Teacher descriptions, one JSON line per tuple (resumable); exit 1 when some tuples failed (rerun to retry).
 
-    if args.teacher == "analytic":
-        return make_teacher("analytic", seed=args.seed)
-    if args.teacher == "qwen":
-        options = {"model": args.model or "Qwen/Qwen2.5-VL-32B-Instruct", "load_in_4bit": not args.no_4bit,
-                   "dtype": args.dtype, "max_new_tokens": args.max_new_tokens}
-        if args.batch_size:
-            options["batch_size"] = args.batch_size
-        if options["model"].startswith("vtl://"):  # the tiny model: CPU, full precision
-            options.update(load_in_4bit=False, dtype="float32", device_map=None)
-        return make_teacher("qwen", **options)
-    return make_teacher("gemini", model=args.model or "gemini-2.5-flash", api_key_env=args.api_key_env,
-                        base_url=args.base_url, concurrency=args.concurrency, timeout_s=args.timeout)
-
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        tuples: tuples.jsonl (or its directory) from `vtl vicl pairs`.
+        out: Corpus JSONL to append to (created if absent).
+        teacher: Teacher backend.
+        model: qwen: checkpoint path or hub id (default Qwen/Qwen2.5-VL-32B-Instruct, or vtl://tiny-qwen2.5-vl);
+            gemini: model name (default gemini-2.5-flash).
+        split: Which tuples to describe.
+        pairs: Only these pairs ('Deblur→Dehaze' ...).
+        limit: At most this many tuples (after filtering).
+        batch_size: qwen: generation batch size.
+        no_4bit: qwen: load in --dtype instead of 4-bit NF4.
+        dtype: qwen: weight dtype without 4-bit.
+        max_new_tokens: qwen: generation length.
+        api_key_env: gemini: environment variable holding the key.
+        base_url: gemini: API endpoint override (proxy, local server).
+        concurrency: gemini: requests in flight.
+        timeout: gemini: seconds per request.
+        seed: analytic: wording seed.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from vtl.vicl.gemini import MissingApiKeyError
-
     try:
-        teacher = teacher_from_args(args)
-        stats = build_corpus(args.tuples, args.out, teacher, split=None if args.split == "all" else args.split,
-                             pairs=args.pairs, limit=args.limit, progress=True)
-    except (ValueError, FileNotFoundError, MissingApiKeyError) as exc:
-        print(f"error: {exc}")
-        return 2
-    print(f"{args.out}: {stats.written} written, {stats.already_done} already there, {stats.failed} failed"
+        backend = make_teacher(teacher, model=model, batch_size=batch_size, no_4bit=no_4bit, dtype=dtype,
+                               max_new_tokens=max_new_tokens, api_key_env=api_key_env, base_url=base_url,
+                               concurrency=concurrency, timeout=timeout, seed=seed)
+        stats = build_corpus(tuples, out, backend, split=None if split == "all" else split, pairs=pairs,
+                             limit=limit, progress=True)
+    except (ValueError, FileNotFoundError) as exc:
+        raise VtlError(str(exc)) from exc
+    print(f"{out}: {stats.written} written, {stats.already_done} already there, {stats.failed} failed"
           f"{' (rerun to retry them)' if stats.failed else ''}, {stats.named_task} name a task")
     return 1 if stats.failed else 0

@@ -8,12 +8,13 @@ the processor and student.json). Lines are appended and fsync'd per batch; a rer
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from vtl.errors import VtlError
 from vtl.records import JsonlAppender, iter_jsonl
 from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
 
@@ -129,30 +130,31 @@ def describe_tuples(
     return written, len(tuples) - len(todo)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--student", required=True, help="student export dir (<run dir>/student of a distill fit)")
-    parser.add_argument("--tuples", required=True, help="tuples.jsonl (or its directory)")
-    parser.add_argument("--out", required=True, help="descriptions JSONL to append to")
-    parser.add_argument("--split", choices=("train", "eval", "all"), default="eval")
-    parser.add_argument("--pairs", nargs="+", default=None, help="only these pairs ('Deblur→Dehaze' ...)")
-    parser.add_argument("--base-model", default=None, help="override the base model recorded in student.json")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the fit's model.max_new_tokens")
-    parser.add_argument("--limit", type=int, default=None, help="at most this many tuples")
+def describe(*, student: str, tuples: str, out: str, split: Literal["train", "eval", "all"] = "eval",
+             pairs: list[str] | None = None, base_model: str | None = None, batch_size: int = 4,
+             max_new_tokens: int | None = None, limit: int | None = None) -> int:
+    """Student descriptions for eval tuples (resumable).
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        student: Student export dir (<run dir>/student of a distillation fit).
+        tuples: tuples.jsonl (or its directory).
+        out: Descriptions JSONL to append to.
+        split: Which tuples to describe.
+        pairs: Only these pairs ('Deblur→Dehaze' ...).
+        base_model: Override the base model recorded in student.json.
+        batch_size: Generation batch size.
+        max_new_tokens: Generation length (default: the fit's model.max_new_tokens).
+        limit: At most this many tuples.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from vtl.models.loading import ModelLoadError
 
     try:
-        student = load_student(args.student, base_model=args.base_model)
-        written, before = describe_tuples(student, args.tuples, args.out,
-                                          split=None if args.split == "all" else args.split, pairs=args.pairs,
-                                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                          limit=args.limit, progress=True)
+        loaded = load_student(student, base_model=base_model)
+        written, before = describe_tuples(loaded, tuples, out, split=None if split == "all" else split, pairs=pairs,
+                                          batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
+                                          progress=True)
     except (ValueError, FileNotFoundError, ModelLoadError) as exc:
-        print(f"error: {exc}")
-        return 2
-    print(f"{args.out}: {written} written, {before} already there")
+        raise VtlError(str(exc)) from exc
+    print(f"{out}: {written} written, {before} already there")
     return 0

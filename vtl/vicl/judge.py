@@ -17,9 +17,12 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vtl.models.loading import QuantizationOptions
 
 log = logging.getLogger("vtl.vicl")
 
@@ -199,15 +202,14 @@ class QwenJudge:
     concurrent = False
 
     def __init__(self, model: str = "vtl://tiny-qwen2.5-vl", *, max_new_tokens: int = 96,
-                 quantization: dict[str, Any] | None = None, min_pixels: int | None = None,
+                 quantization: QuantizationOptions | None = None, min_pixels: int | None = None,
                  max_pixels: int | None = None, seed: int = 0):
         import torch
 
         from vtl.models.chat import ChatCollator
-        from vtl.models.loading import QuantizationOptions, load_model
+        from vtl.models.loading import load_model
 
-        quant = QuantizationOptions(**quantization) if quantization else None
-        self.model, self.processor = load_model(model, quantization=quant, min_pixels=min_pixels,
+        self.model, self.processor = load_model(model, quantization=quantization, min_pixels=min_pixels,
                                                 max_pixels=max_pixels)
         self.model.eval()
         self.collator = ChatCollator(self.processor, train=False, padding_side="left")

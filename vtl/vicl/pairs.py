@@ -14,7 +14,6 @@ The run is resumable: tuples already in tuples.jsonl are skipped, each line land
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys, iter_jsonl
 from vtl.vicl.lowlevel import LABELS, pair_label, resolve_pairs, task_id
 
@@ -290,27 +290,26 @@ def write_tuples(
 # --- CLI --------------------------------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output directory (tuples.jsonl, images/, pairs.json)")
-    parser.add_argument("--pairs", nargs="+", default=None,
-                        help="ordered pairs like 'Deblur→Dehaze' or 'deblurring->dehazing'; 'reported' (default: the "
-                             "21 reported scenarios) or 'all' (132 ordered pairs)")
-    parser.add_argument("--n-train", type=int, default=100, help="train tuples per pair (default 100)")
-    parser.add_argument("--n-eval", type=int, default=20, help="eval tuples per pair (default 20)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-size", type=int, default=128, help="square side in pixels (default 128)")
-    parser.add_argument("--real-root", default=None,
-                        help="folder of real pairs: ROOT/TASK/input/*.png + ROOT/TASK/output/*.png (same names)")
+def pairs(*, out: str, pairs: list[str] | None = None, n_train: int = 100, n_eval: int = 20, seed: int = 0,
+          image_size: int = 128, real_root: str | None = None) -> int:
+    """Write cross-task tuples (A_in, A_out, B_in, B_out) for ordered low-level task pairs.
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        out: Output directory (tuples.jsonl, images/, pairs.json).
+        pairs: Ordered pairs like 'Deblur→Dehaze' or 'deblurring->dehazing'; 'reported' (default: the 21 reported
+            scenarios) or 'all' (132 ordered pairs).
+        n_train: Train tuples per pair.
+        n_eval: Eval tuples per pair.
+        seed: Random seed.
+        image_size: Square side in pixels.
+        real_root: Folder of real pairs: ROOT/TASK/input/*.png + ROOT/TASK/output/*.png (same names).
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        path = write_tuples(args.out, pairs=args.pairs, n_train=args.n_train, n_eval=args.n_eval, seed=args.seed,
-                            image_size=args.image_size, real_root=args.real_root, progress=True)
+        path = write_tuples(out, pairs=pairs, n_train=n_train, n_eval=n_eval, seed=seed, image_size=image_size,
+                            real_root=real_root, progress=True)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}")
-        return 2
+        raise VtlError(str(exc)) from exc
     rows = list(iter_jsonl(path))
     by_split = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     print(f"wrote {path}: {len(rows)} tuples ({by_split['train']} train, {by_split['eval']} eval) "

@@ -18,9 +18,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
+from vtl.errors import VtlError
 from vtl.home import CONFIGS_DIR
 
 log = logging.getLogger("vtl.vicl")
@@ -161,29 +163,29 @@ def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) ->
     describe_tuples(load_student(export), tuples, descriptions, split="eval", progress=progress)
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="runs/vicl", help="run directory (default runs/vicl)")
-    parser.add_argument("--pairs", nargs="+", default=None,
-                        help="ordered pairs ('Deblur→Dehaze' ...); default: the 21 reported scenarios")
-    parser.add_argument("--n-train", type=int, default=6, help="train tuples per pair (default 6)")
-    parser.add_argument("--n-eval", type=int, default=2, help="eval tuples per pair (default 2)")
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=None, help="student epochs (default: the student config's)")
-    parser.add_argument("--k", type=int, default=10, help="candidates per query (default 10)")
-    parser.add_argument("--judge", choices=("qwen", "none"), default="qwen",
-                        help="VIEScore judge: the local tiny Qwen2.5-VL (default) or none")
-    parser.add_argument("--student-config", default=str(STUDENT_CONFIG), help="base `vtl fit` config for the student")
-    parser.add_argument("--no-progress", action="store_true")
+def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: int = 6, n_eval: int = 2,
+        image_size: int = 64, seed: int = 0, epochs: int | None = None, k: int = 10,
+        judge: Literal["qwen", "none"] = "qwen", student_config: str = str(STUDENT_CONFIG),
+        no_progress: bool = False) -> int:
+    """The whole T2T-VICL chain offline on the embedded default (pairs .. report), resumable.
 
-
-def run(args) -> int:
+    Args:
+        out: Run directory.
+        pairs: Ordered pairs ('Deblur→Dehaze' ...); default: the 21 reported scenarios.
+        n_train: Train tuples per pair.
+        n_eval: Eval tuples per pair.
+        image_size: Square side of the synthetic images in pixels.
+        seed: Seed of the tuples and the analytic teacher's wording.
+        epochs: Student epochs (default: the student config's).
+        k: Candidates per query.
+        judge: VIEScore judge: the local tiny Qwen2.5-VL, or none.
+        student_config: Base `vtl fit` config for the student (default: the shipped distill/tiny.yaml).
+        no_progress: No progress bars.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_pipeline(args.out, pairs=args.pairs, n_train=args.n_train, n_eval=args.n_eval,
-                     image_size=args.image_size, seed=args.seed, epochs=args.epochs, k=args.k, judge=args.judge,
-                     student_config=args.student_config, progress=not args.no_progress)
+        run_pipeline(out, pairs=pairs, n_train=n_train, n_eval=n_eval, image_size=image_size, seed=seed,
+                     epochs=epochs, k=k, judge=judge, student_config=student_config, progress=not no_progress)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise VtlError(str(exc)) from exc
     return 0

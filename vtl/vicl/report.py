@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
+
+from vtl.errors import VtlError
 
 log = logging.getLogger("vtl.vicl")
 
@@ -277,15 +278,15 @@ def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool 
     return summary
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("run_dir", help="a `vtl vicl infer` output directory (holds results.jsonl)")
-    parser.add_argument("--examples", type=int, default=4, help="example queries in examples.png")
+def report(run_dir: str, *, examples: int = 4) -> int:
+    """Per-pair baseline -> ours tables, tiers and an example figure for a `vtl vicl infer` run.
 
-
-def run(args) -> int:
+    Args:
+        run_dir: A `vtl vicl infer` output directory (holds results.jsonl).
+        examples: Example queries in examples.png.
+    """
     try:
-        write_report(args.run_dir, n_examples=args.examples)
+        write_report(run_dir, n_examples=examples)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise VtlError(str(exc)) from exc
     return 0

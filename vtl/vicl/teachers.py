@@ -14,14 +14,17 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from vtl.models.loading import QuantizationOptions
 from vtl.vicl.teacher_prompts import PROMPT_VERSION, TEACHER_PROMPT, clean_description
 
 if TYPE_CHECKING:
     from vtl.vicl.pairs import VICLTuple
 
 log = logging.getLogger("vtl.vicl")
+
+NF4 = QuantizationOptions()  # the paper's teacher: 4-bit NF4, vision tower in full precision
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class QwenTeacher:
         self,
         model: str = "Qwen/Qwen2.5-VL-32B-Instruct",
         *,
-        load_in_4bit: bool = True,
+        quantization: QuantizationOptions | None = NF4,
         dtype: str = "bfloat16",
         max_new_tokens: int = 200,
         batch_size: int = 4,
@@ -98,12 +101,11 @@ class QwenTeacher:
         max_pixels: int | None = 512 * 28 * 28,
         device_map: str | None = "auto",
     ):
-        from vtl.models.loading import QuantizationOptions, load_model
+        from vtl.models.loading import load_model
 
         self.model = model
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
-        quantization = QuantizationOptions() if load_in_4bit else None
         self._model, self._processor = load_model(
             model, quantization=quantization, dtype=None if quantization else dtype, min_pixels=min_pixels,
             max_pixels=max_pixels, device_map=device_map,
@@ -188,17 +190,3 @@ class GeminiTeacher:
             return [self._one(t) for t in tuples]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(self._one, tuples))
-
-
-TeacherKind = Literal["analytic", "qwen", "gemini"]
-
-
-def make_teacher(kind: TeacherKind, **options) -> Teacher:
-    """A teacher by backend name; `options` go to its constructor (e.g. model=..., base_url=...)."""
-    if kind == "analytic":
-        return AnalyticTeacher(**options)
-    if kind == "qwen":
-        return QwenTeacher(**options)
-    if kind == "gemini":
-        return GeminiTeacher(**options)
-    raise ValueError(f"unknown teacher {kind!r}: use 'analytic', 'qwen' or 'gemini'")
