@@ -21,14 +21,13 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 import sys
 import traceback
 import typing
 from collections.abc import Callable
 from typing import Any
 
-from vtl.errors import EXIT_USER_ERROR, VtlError
+from vtl.errors import EXIT_USER_ERROR, UsageError, VtlError, explain_parse_error, one_line, user_cause
 
 Command = typing.Union[str, "dict[str, Command]"]
 
@@ -68,10 +67,6 @@ GROUP_HELP = {
     "config": "the configs and sweep files shipped with vtl, and a copy to edit",
 }
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
-
-
-class UsageError(VtlError):
-    """A command line or config file that does not fit the command's parameters."""
 
 
 def debug_enabled(argv: list[str]) -> bool:
@@ -127,7 +122,7 @@ def run_command(prog: str, fn: Callable[..., int], argv: list[str]) -> int:
         init = getattr(parser, "instantiate", None) or parser.instantiate_classes
         init = init(cfg)
     except Exception as err:  # noqa: BLE001 (a constructor's VtlError may come wrapped)
-        raise _user_cause(err) or err from err
+        raise user_cause(err) or err from err
     kwargs = {k: v for k, v in vars(init).items() if k not in ("config", "print_config", "__path__")}
     kwargs = {k: (vars(v) if _is_namespace(v) else v) for k, v in kwargs.items()}
     return int(fn(**kwargs) or 0)
@@ -146,16 +141,6 @@ def build_parser(prog: str, fn: Callable[..., int]):
 
 def _is_namespace(value: Any) -> bool:
     return type(value).__name__ == "Namespace" and type(value).__module__.startswith("jsonargparse")
-
-
-def _user_cause(err: BaseException) -> VtlError | None:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, VtlError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------- argv
@@ -243,33 +228,6 @@ def normalize_argv(parser, argv: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- errors
-
-
-def one_line(text: str) -> str:
-    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
-
-
-def explain_parse_error(parser, message: str) -> str:
-    """The parse error in one line, with the valid keys closest to an unknown one."""
-    keys = sorted({a.dest for a in parser._actions if a.dest not in ("help", "config", "print_config")})
-    flags = sorted({s for a in parser._actions for s in a.option_strings
-                    if s.startswith("--") and s not in ("--help", "--print_shtab")})
-    unknown = re.findall(r"(--[\w.\-]+)", message) if "nrecognized arguments" in message else []
-    unknown_key = re.findall(r"Option '([\w.\-]+)' is not accepted", message) or re.findall(
-        r"[Kk]ey \"?([\w.\-]+)\"? is not expected", message)
-    text = one_line(message)
-    hints = []
-    for flag in unknown:
-        close = difflib.get_close_matches(flag.replace("-", "_").replace("__", "--", 1), flags, n=3, cutoff=0.5)
-        hints.append(f"{flag}: did you mean {' or '.join(close)}?" if close else f"{flag}: not an option")
-    for key in unknown_key:
-        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
-        hints.append(f"{key!r}: did you mean {' or '.join(map(repr, close))}?" if close else f"{key!r}: unknown key")
-    if unknown or unknown_key:
-        text = "; ".join(hints) + f" (valid: {', '.join(flags if unknown else keys)})"
-    elif "required" in message:
-        text += f" (see {parser.prog} --help)"
-    return text
 
 
 # ---------------------------------------------------------------------------------------------------- help

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
-from vtl.tasks import UnknownTaskError
+from vtl.errors import EXIT_USER_ERROR, UsageError, explain_parse_error, one_line, user_cause
+from vtl.home import PACKAGE_DIR
 from vtl.transfer.wandb_logging import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
@@ -54,6 +56,22 @@ def _scrub(obj: Any) -> Any:
 
 
 class VtlCLI(LightningCLI):
+    def init_parser(self, **kwargs: Any):
+        return super().init_parser(**{**kwargs, "exit_on_error": False})
+
+    def parse_arguments(self, parser, args) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except SystemExit:
+            raise
+        except Exception as err:  # noqa: BLE001 (argparse.ArgumentError and jsonargparse's)
+            if user_cause(err) is not None:
+                raise
+            sub = getattr(parser, "_subcommands_action", None)
+            command = args[0] if args and sub is not None else None
+            target = sub._name_parser_map.get(command, parser) if command else parser
+            raise UsageError(explain_parse_error(target, str(err))) from err
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
@@ -96,8 +114,9 @@ def build_cli(argv: list[str], run: bool = True) -> VtlCLI:
     )
 
 
-def run_lightning_cli(argv: list[str]) -> int:
-    """Run `fit|validate|test …`; user errors print one clear line and return non-zero instead of a traceback."""
+def run_lightning_cli(argv: list[str], debug: bool = False) -> int:
+    """Run `fit|validate|test …`. A user error (a VtlError, or a flag or config key that does not parse) prints one
+    line on stderr and returns 2 (1 for a non-finite loss); anything else is a bug and keeps its traceback."""
     from vtl.transfer.finetune import NonFiniteLossError
 
     # CSVLogger warns that a non-empty run dir "will be deleted"; it appends, and resuming into the run dir is the plan.
@@ -106,40 +125,29 @@ def run_lightning_cli(argv: list[str]) -> int:
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter.*")
     warnings.filterwarnings("ignore", message=r".*overridden `(on_before_batch_transfer|transfer_batch_to_device)`.*")
     try:
-        build_cli(list(argv))
+        build_cli(shipped_config_paths(list(argv)))
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
-    except Exception as err:  # noqa: BLE001 (re-raised unless it is a user error raised by vtl itself)
-        cause = user_error(err)
+    except Exception as err:  # noqa: BLE001 (re-raised unless it is a user error)
+        cause = user_cause(err)
         if cause is None:
             raise
-        print(f"vtl {argv[0]}: error: {cause}", file=sys.stderr)
-        return 1 if isinstance(cause, NonFiniteLossError) else 2
+        if debug:
+            traceback.print_exc()
+        print(f"vtl {argv[0]}: error: {one_line(str(cause))}", file=sys.stderr)
+        return 1 if isinstance(cause, NonFiniteLossError) else EXIT_USER_ERROR
     return 0
 
 
-def user_error(err: BaseException) -> BaseException | None:
-    """The root cause of `err` when it is a bad-input error raised in vtl's own code (jsonargparse wraps those raised
-    while instantiating classes), else None: a bug elsewhere keeps its traceback."""
-    from vtl.transfer.finetune import NonFiniteLossError
-
-    package = str(Path(__file__).resolve().parent)
-    chain, seen = [], set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        chain.append(err)
-        err = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
-    for exc in reversed(chain):  # innermost first
-        if isinstance(exc, NonFiniteLossError | UnknownTaskError):
-            return exc
-        if isinstance(exc, ValueError | FileNotFoundError | KeyError) and exc.__traceback__ is not None:
-            frames = [f for f, _ in _walk_tb(exc.__traceback__)]
-            if frames and frames[-1].f_code.co_filename.startswith(package):
-                return exc
-    return None
-
-
-def _walk_tb(tb):
-    while tb is not None:
-        yield tb.tb_frame, tb.tb_lineno
-        tb = tb.tb_next
+def shipped_config_paths(argv: list[str]) -> list[str]:
+    """`--config configs/…` that is not a file here names the copy shipped in the package, so the README's commands
+    work from any directory."""
+    out = list(argv)
+    for i, token in enumerate(out):
+        j, value = (i + 1, out[i + 1] if i + 1 < len(out) else "") if token == "--config" else (i, token[9:])
+        if not (token == "--config" or token.startswith("--config=")) or not value:
+            continue
+        path = Path(value)
+        if not path.is_absolute() and not path.exists() and (PACKAGE_DIR / path).is_file():
+            out[j] = str(PACKAGE_DIR / path) if j != i else f"--config={PACKAGE_DIR / path}"
+    return out
