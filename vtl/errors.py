@@ -36,23 +36,40 @@ def one_line(text: str) -> str:
 
 
 def explain_parse_error(parser, message: str) -> str:
-    """The parse error in one line, with the valid keys closest to an unknown one."""
-    keys = sorted({a.dest for a in parser._actions if a.dest not in ("help", "config", "print_config")})
+    """A parse error in one line; for an unknown flag or config key, the valid ones closest to it (not the usage)."""
     flags = sorted({s for a in parser._actions for s in a.option_strings
-                    if s.startswith("--") and s not in ("--help", "--print_shtab")})
-    unknown = re.findall(r"(--[\w.\-]+)", message) if "nrecognized arguments" in message else []
-    unknown_key = re.findall(r"Option '([\w.\-]+)' is not accepted", message) or re.findall(
-        r"[Kk]ey \"?([\w.\-]+)\"? is not expected", message)
-    text = one_line(message)
+                    if s.startswith("--") and s not in ("--help", "--print_shtab") and not s.endswith("+")})
+    bad = [(f, flags) for f in re.findall(r"(--[\w.\-]+)", message)] if "nrecognized arguments" in message else []
+    for key in re.findall(r"Option '([\w.\-]+)' is not accepted", message):
+        parent = re.match(r'Parser key "([\w.]+)"', message)
+        prefix = f"--{parent.group(1)}." if parent else "--"
+        known = _class_parameters(re.search(r"class_path '([\w.]+)'", message))
+        bad.append((prefix + key, [prefix + k for k in known] if known is not None else flags))
+    if not bad:
+        return one_line(message) + (f" (see {parser.prog} --help)" if "required" in message else "")
     hints = []
-    for flag in unknown:
-        close = difflib.get_close_matches(flag.replace("-", "_").replace("__", "--", 1), flags, n=3, cutoff=0.5)
-        hints.append(f"{flag}: did you mean {' or '.join(close)}?" if close else f"{flag}: not an option")
-    for key in unknown_key:
-        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
-        hints.append(f"{key!r}: did you mean {' or '.join(map(repr, close))}?" if close else f"{key!r}: unknown key")
-    if unknown or unknown_key:
-        text = "; ".join(hints) + f" (valid: {', '.join(flags if unknown else keys)})"
-    elif "required" in message:
-        text += f" (see {parser.prog} --help)"
-    return text
+    for name, valid in bad:
+        close = difflib.get_close_matches(name.replace("-", "_").replace("__", "--", 1), valid, n=3, cutoff=0.6)
+        if close:
+            hints.append(f"{name} is not an option; did you mean {' or '.join(close)}?")
+            continue
+        parent = name.rsplit(".", 1)[0] if "." in name else "--"
+        near = [v for v in valid if v.startswith(parent)][:12] or valid[:12]
+        hints.append(f"{name} is not an option (valid near it: {', '.join(near)}{', ...' if len(near) == 12 else ''})")
+    return "; ".join(hints)
+
+
+def _class_parameters(match) -> list[str] | None:
+    """The constructor parameters of the class a jsonargparse message names, if it can be imported."""
+    if match is None:
+        return None
+    import importlib
+    import inspect
+
+    module, _, name = match.group(1).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return None
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
