@@ -16,6 +16,7 @@ import pytest
 import yaml
 from vicl_helpers import LIGHT_TEXT, NOISE_TEXT, write_descriptions, write_tuples
 
+from vtl.errors import VtlError
 from vtl.vicl.infer import InferConfig, read_results, run_infer
 
 SPECS = [("t0", "low_light_enhancement", "denoising"), ("t1", "denoising", "low_light_enhancement")]
@@ -113,7 +114,7 @@ def test_config_errors_name_the_key(tmp_path, inputs):
     tuples, _ = inputs
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"tuples": str(tuples), "kk": 3}))
-    with pytest.raises(ValueError, match=r"unknown keys \['kk'\]"):
+    with pytest.raises(VtlError, match=r"bad.yaml: --kk is not an option; did you mean --k\?"):
         InferConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="arm 'ours' needs `descriptions:`"):
         InferConfig(tuples=str(tuples))
@@ -170,5 +171,5 @@ def test_non_integer_k_names_the_key(tmp_path, inputs):
     tuples, desc = inputs
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"tuples": str(tuples), "descriptions": str(desc), "k": "two"}))
-    with pytest.raises(ValueError, match=r"bad.yaml: `k:` must be an integer, got 'two'"):
+    with pytest.raises(VtlError, match=r"bad.yaml: Parser key \"k\": .*Got value: two"):
         InferConfig.from_yaml(bad)

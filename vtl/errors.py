@@ -32,7 +32,12 @@ def user_cause(err: BaseException | None) -> VtlError | None:
 
 
 def one_line(text: str) -> str:
-    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+    """A multi-line message as one line: `key:` runs into its next line, other lines join with `; `."""
+    out = ""
+    for part in (p.strip() for p in text.strip().splitlines()):
+        if part:
+            out += part if not out else (" " if out.endswith(":") else "; ") + part
+    return out
 
 
 def explain_parse_error(parser, message: str) -> str:

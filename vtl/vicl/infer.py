@@ -27,15 +27,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import yaml
 from PIL import Image
 
 log = logging.getLogger("vtl.vicl")
@@ -86,21 +84,29 @@ class InferConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> InferConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"infer config {path} does not exist (--config)")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; known keys are {sorted(known)}")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+        """The config of `vtl vicl infer --config PATH`, parsed and type-checked by the command's own parser."""
+        from vtl.errors import UsageError, explain_parse_error
+
+        parser = _parser()
+        args = ["--config", str(path), *(f"--{k}={v}" for k, v in overrides.items() if v is not None)]
         try:
-            return cls(**raw)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            parsed = vars(parser.parse_args(args))
+        except Exception as exc:  # noqa: BLE001 (argparse.ArgumentError)
+            raise UsageError(f"{path}: {explain_parse_error(parser, str(exc))}") from exc
+        fields = {k: v for k, v in parsed.items() if k in cls.__dataclass_fields__}
+        try:
+            return cls(**fields)
+        except ValueError as exc:
+            raise UsageError(f"{path}: {exc}") from exc
+
+
+def _parser():
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(prog="vtl vicl infer", exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_function_arguments(infer)
+    return parser
 
 
 # --- inputs -------------------------------------------------------------------------------------------------------
@@ -356,26 +362,40 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     return results_path
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--config", required=True, help="infer YAML (see configs/vicl/)")
-    parser.add_argument("--out", help="run directory (overrides `out:`)")
-    parser.add_argument("--k", type=int, help="candidates per query (overrides `k:`)")
-    parser.add_argument("--limit", type=int, help="at most this many tuples per pair (overrides `limit:`)")
-    parser.add_argument("--concurrency", type=int, help="parallel queries for API backends")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl/infer", split: str | None = "eval",
+          pairs: list[str] | None = None, teacher_descriptions: str | None = None,
+          arms: list[Literal["baseline", "ours", "teacher"]] = list(DEFAULT_ARMS), k: int = 10,  # noqa: B006
+          limit: int | None = None, concurrency: int = 4, generator: dict[str, Any] | None = None,
+          judge: dict[str, Any] | None = None, no_progress: bool = False) -> int:
+    """Steered generation: baseline vs. described, K candidates per query, metrics (resumable).
 
-
-def run(args) -> int:
+    Args:
+        tuples: tuples.jsonl from `vtl vicl pairs`.
+        descriptions: Student descriptions from `vtl vicl describe` (needed by arm "ours").
+        out: Run directory (results.jsonl, images/, config.json).
+        split: Which tuples to run; null for all.
+        pairs: Only these pairs, e.g. ["Deblur→Dehaze"]; null for every pair in the file.
+        teacher_descriptions: Teacher corpus of the eval tuples (arm "teacher", an upper bound).
+        arms: Which arms to run.
+        k: Candidates per query.
+        limit: At most this many tuples per pair.
+        concurrency: Parallel queries for API backends.
+        generator: {backend: classical|gemini|package.module:Class, options: {...}}.
+        judge: {backend: none|qwen|gemini, options: {...}, max_attempts: N}.
+        no_progress: No progress bar.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from vtl.vicl.gemini import MissingApiKeyError
+    from vtl.errors import VtlError
 
+    defaults = InferConfig(tuples=tuples, arms=["baseline"])
     try:
-        config = InferConfig.from_yaml(args.config, out=args.out, k=args.k, limit=args.limit,
-                                       concurrency=args.concurrency)
-        path = run_infer(config, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, MissingApiKeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        config = InferConfig(tuples=tuples, descriptions=descriptions, out=out, split=split, pairs=pairs,
+                             teacher_descriptions=teacher_descriptions, arms=list(arms), k=k, limit=limit,
+                             concurrency=concurrency, generator=generator or defaults.generator,
+                             judge=judge or defaults.judge)
+        path = run_infer(config, progress=not no_progress)
+    except (ValueError, FileNotFoundError) as exc:
+        raise VtlError(str(exc)) from exc
     records = read_results(path)
     ok = sum(r.get("status") == "ok" for r in records)
     print(f"{ok}/{len(records)} queries with a result in {path}; next: vtl vicl report {path.parent}")
