@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from vicl_helpers import LIGHT_TEXT, NOISE_TEXT, add_noise, clean_image, darken
 
+from vtl.components import build
+from vtl.errors import VtlError
 from vtl.vicl.classical import OPERATORS, ClassicalGenerator, rank_operators_by_example
-from vtl.vicl.generators import Candidate, make_generator
+from vtl.vicl.generators import Candidate, Generator
 from vtl.vicl.metrics import psnr, select_best
 from vtl.vicl.prompts import VICL_INSTRUCTION, build_prompt, split_prompt
 
@@ -50,15 +52,16 @@ def test_right_description_beats_fixed_instruction(degrade_a, degrade_b, text, e
     assert select_best([c.image for c in ours], b)[1][select_best([c.image for c in ours], b)[0]] == best_ours
 
 
-def test_make_generator_by_name_and_errors():
-    assert make_generator("classical").name == "classical"
-    with pytest.raises(ValueError, match="unknown generator backend"):
-        make_generator("dalle")
-    with pytest.raises(ValueError, match="generator.options"):
-        make_generator("classical", {"nope": 1})
-    for path in ("nosuch_pkg.gen:Gen", "vtl.vicl.classical:NoSuchClass"):
-        with pytest.raises(ValueError, match=f"generator backend '{path}' cannot be imported"):
-            make_generator(path)
+def test_generator_by_class_path_and_errors():
+    assert build({"class_path": "vtl.vicl.classical.ClassicalGenerator"}, Generator, "generator").name == "classical"
+    with pytest.raises(VtlError, match="class_path"):
+        build({"backend": "dalle"}, Generator, "generator")
+    with pytest.raises(VtlError, match="nope"):
+        build({"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {"nope": 1}}, Generator,
+              "generator")
+    for path in ("nosuch_pkg.gen.Gen", "vtl.vicl.classical.NoSuchClass", "vtl.vicl.metrics.psnr"):
+        with pytest.raises(VtlError, match="generator"):
+            build({"class_path": path}, Generator, "generator")
     with pytest.raises(ValueError, match="3 images"):
         ClassicalGenerator().generate(VICL_INSTRUCTION, [clean_image(0)], 2)
 

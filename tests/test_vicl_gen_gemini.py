@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from fake_gemini import FakeGemini, blocked_body, error, image_body, reply, text_body
 
-from vtl.vicl.generators import Candidate, Failure, GeminiImageGenerator, make_generator
+from vtl.components import build
+from vtl.vicl.generators import Candidate, Failure, GeminiImageGenerator, Generator
 from vtl.vicl.prompts import build_prompt
 
 FAST = {"base_delay": 0.01, "max_delay": 0.02}
@@ -21,7 +22,8 @@ def api_key(monkeypatch):
 def test_success_and_request_shape():
     out_img = np.full((12, 12, 3), 77, np.uint8)
     with FakeGemini([reply(image_body(out_img, text="done")), reply(image_body(out_img))]) as server:
-        gen = make_generator("gemini", {"model": "img-model", "base_url": server.base_url, **FAST})
+        gen = build({"class_path": "vtl.vicl.generators.GeminiImageGenerator",
+                     "init_args": {"model": "img-model", "base_url": server.base_url, **FAST}}, Generator, "generator")
         results = gen.generate(build_prompt("B is hazy."), QUERY, k=2)
     assert [type(r) for r in results] == [Candidate, Candidate]
     assert np.array_equal(results[0].image, out_img)

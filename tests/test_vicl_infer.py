@@ -73,9 +73,9 @@ def test_partial_last_line_and_transient_errors_are_redone(tmp_path, inputs):
 
 SLOW_GENERATOR = textwrap.dedent('''
     import time
-    from vtl.vicl.generators import Candidate
+    from vtl.vicl.generators import Candidate, Generator
 
-    class SlowGenerator:
+    class SlowGenerator(Generator):
         name = "slow"
         concurrent = False
 
@@ -89,7 +89,7 @@ def test_resume_after_kill(tmp_path, inputs):
     tuples, desc = inputs
     (tmp_path / "slowgen.py").write_text(SLOW_GENERATOR)
     config = {"tuples": str(tuples), "descriptions": str(desc), "out": str(tmp_path / "run"), "k": 2,
-              "generator": {"backend": "slowgen:SlowGenerator"}}
+              "generator": {"class_path": "slowgen.SlowGenerator"}}
     (tmp_path / "infer.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "vtl.cli", "vicl", "infer", "--config", str(tmp_path / "infer.yaml"),
@@ -138,7 +138,8 @@ def test_gemini_backend_concurrent_queries_and_error_retry(tmp_path, inputs, mon
         options = {"model": "img", "base_url": server.base_url, "max_attempts": 2, "base_delay": 0.01,
                    "max_delay": 0.02}
         config = InferConfig(tuples=str(tuples), arms=["baseline"], out=str(tmp_path / "run"), k=2, concurrency=3,
-                             generator={"backend": "gemini", "options": options})
+                             generator={"class_path": "vtl.vicl.generators.GeminiImageGenerator",
+                                        "init_args": options})
         path = run_infer(config, progress=False)
         first = read_results(path)
         assert [r["status"] for r in first] == ["error", "error"]  # transient: recorded, retried on rerun
@@ -157,12 +158,14 @@ def test_failed_start_does_not_claim_the_run_directory(tmp_path, inputs, monkeyp
     tuples, desc = inputs
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     base = {"tuples": str(tuples), "descriptions": str(desc), "out": str(tmp_path / "run"), "k": 2}
-    with pytest.raises(ValueError, match="unknown generator backend 'clasical'"):
-        run_infer(InferConfig(**base, generator={"backend": "clasical"}), progress=False)
+    with pytest.raises(VtlError, match="vtl.vicl.classical.ClasicalGenerator"):
+        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.classical.ClasicalGenerator"}),
+                  progress=False)
     from vtl.vicl.gemini import MissingApiKeyError
 
     with pytest.raises(MissingApiKeyError, match="GEMINI_API_KEY"):
-        run_infer(InferConfig(**base, generator={"backend": "gemini"}), progress=False)
+        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.generators.GeminiImageGenerator"}),
+                  progress=False)
     path = run_infer(InferConfig(**base), progress=False)  # the corrected config runs in the same directory
     assert len(read_results(path)) == 4
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fake_gemini import FakeGemini, error, reply, text_body
 
+from vtl.errors import VtlError
 from vtl.vicl.judge import (
     GeminiJudge,
     MalformedAnswer,
@@ -85,11 +86,11 @@ def test_persistently_malformed_answers_count_as_failure():
 
 
 def test_make_scorer_choices():
-    assert make_scorer("none") is None and make_scorer(None) is None
-    with pytest.raises(ValueError, match="unknown judge"):
-        make_scorer("gpt")
-    with pytest.raises(ValueError, match="judge.max_attempts must be an integer >= 1, got 0"):
-        make_scorer("qwen", max_attempts=0)  # refused before any model is loaded
+    assert make_scorer(None) is None
+    with pytest.raises(VtlError, match="judge"):
+        make_scorer({"class_path": "vtl.vicl.judge.GptJudge"})
+    with pytest.raises(VtlError, match="judge_max_attempts must be an integer >= 1, got 0"):
+        make_scorer({"class_path": "vtl.vicl.judge.QwenJudge"}, max_attempts=0)  # refused before any model loads
 
 
 def test_gemini_judge_against_local_server(monkeypatch):

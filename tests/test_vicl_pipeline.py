@@ -15,7 +15,8 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "vicl").glob
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_infer_configs_parse(path):
     config = InferConfig.from_yaml(path)
-    assert config.generator["backend"] in ("classical", "gemini")
+    assert config.generator["class_path"] in ("vtl.vicl.classical.ClassicalGenerator",
+                                              "vtl.vicl.generators.GeminiImageGenerator")
     assert f"vtl vicl infer --config configs/vicl/{path.name}" in path.read_text().splitlines()[0]
 
 

@@ -118,13 +118,15 @@ def run_command(prog: str, fn: Callable[..., int], argv: list[str]) -> int:
         return exit_.code if isinstance(exit_.code, int) else 0
     except Exception as err:  # noqa: BLE001 (argparse.ArgumentError and jsonargparse's own)
         raise UsageError(explain_parse_error(parser, str(err))) from err
-    try:
-        init = getattr(parser, "instantiate", None) or parser.instantiate_classes
-        init = init(cfg)
-    except Exception as err:  # noqa: BLE001 (a constructor's VtlError may come wrapped)
-        raise user_cause(err) or err from err
-    kwargs = {k: v for k, v in vars(init).items() if k not in ("config", "print_config", "__path__")}
-    kwargs = {k: (vars(v) if _is_namespace(v) else v) for k, v in kwargs.items()}
+    if getattr(fn, "keeps_specs", False):  # the command builds its class_path components itself, when needed
+        values = cfg.as_dict()
+    else:
+        try:
+            values = vars((getattr(parser, "instantiate", None) or parser.instantiate_classes)(cfg))
+        except Exception as err:  # noqa: BLE001 (a constructor's VtlError may come wrapped)
+            raise user_cause(err) or err from err
+    kwargs = {k: (v.as_dict() if _is_namespace(v) else v) for k, v in values.items()
+              if k not in ("config", "print_config", "__path__")}
     return int(fn(**kwargs) or 0)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import color, restoration
 
-from vtl.vicl.generators import Candidate, Failure, check_query
+from vtl.vicl.generators import Candidate, Failure, Generator, check_query
 from vtl.vicl.metrics import as_rgb_uint8, psnr
 from vtl.vicl.prompts import split_prompt
 
@@ -271,7 +271,7 @@ def rank_operators_by_example(a_in: np.ndarray, a_out: np.ndarray, n_params: int
     return sorted(scores, key=lambda item: -item[1])
 
 
-class ClassicalGenerator:
+class ClassicalGenerator(Generator):
     """Offline VICL generator over `OPERATORS` (see the module docstring for how it reads a prompt).
 
     With a description, the operator that explains the example (A_in -> A_out) is left out when

@@ -8,11 +8,10 @@ query never stops a run; configuration errors (missing key, unknown model, bad r
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,12 +34,14 @@ class Failure:
     detail: str = ""
 
 
-@runtime_checkable
-class Generator(Protocol):
-    name: str
-    concurrent: bool  # True when parallel queries help (remote APIs); CPU-bound backends run one at a time
+class Generator:
+    """Base of the generator backends: name them in YAML by `class_path` (a subclass) and `init_args`."""
 
-    def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]: ...
+    name: str = "generator"
+    concurrent: bool = False  # True when parallel queries help (remote APIs); CPU-bound backends run one at a time
+
+    def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]:
+        raise NotImplementedError
 
 
 def check_query(images: Sequence[np.ndarray], k: int) -> None:
@@ -50,7 +51,7 @@ def check_query(images: Sequence[np.ndarray], k: int) -> None:
         raise ValueError(f"k (candidates per query) must be >= 1, got {k}")
 
 
-class GeminiImageGenerator:
+class GeminiImageGenerator(Generator):
     """Gemini image generation (e.g. "gemini-2.5-flash-image") through google-genai.
 
     One request per candidate (image models return one image per call); each request is retried on 429/5xx and
@@ -117,28 +118,3 @@ class GeminiImageGenerator:
             return Failure("blocked", reason)
         text = response_text(response)
         return Failure("no_image", f"reply had no image; text: {text[:200]!r}" if text else "reply had no image")
-
-
-BACKENDS = {
-    "gemini": "vtl.vicl.generators:GeminiImageGenerator",
-    "classical": "vtl.vicl.classical:ClassicalGenerator",
-}
-
-
-def make_generator(backend: str, options: dict[str, Any] | None = None) -> Generator:
-    """A generator by backend name ("classical", "gemini") or import path "package.module:Class"."""
-    target = BACKENDS.get(backend, backend)
-    if ":" not in target:
-        raise ValueError(
-            f"unknown generator backend {backend!r}: use one of {sorted(BACKENDS)} or 'package.module:Class'"
-        )
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"generator backend {backend!r} cannot be imported ({exc}); check `generator.backend:`") \
-            from None
-    try:
-        return cls(**(options or {}))
-    except TypeError as exc:
-        raise ValueError(f"generator.options do not fit backend {backend!r}: {exc}") from exc

@@ -18,8 +18,11 @@ Config (YAML; paths relative to the working directory):
     k: 10
     limit: null                                  # at most this many tuples per pair
     concurrency: 4                               # parallel queries for API backends
-    generator: {backend: classical, options: {}} # or {backend: gemini, options: {model: gemini-2.5-flash-image}}
-    judge: {backend: none, options: {}, max_attempts: 3}   # none | qwen | gemini
+    generator:                                   # a subclass of vtl.vicl.generators.Generator and its arguments
+      class_path: vtl.vicl.classical.ClassicalGenerator   # or vtl.vicl.generators.GeminiImageGenerator
+      init_args: {}
+    judge: null                                  # or {class_path: vtl.vicl.judge.QwenJudge, init_args: {...}}
+    judge_max_attempts: 3                        # judge calls per prompt before an item counts as failed
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ import logging
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+
+from vtl.vicl.generators import Generator
+from vtl.vicl.judge import JudgeBackend
 
 log = logging.getLogger("vtl.vicl")
 
@@ -45,7 +51,9 @@ DEFAULT_ARMS = ("baseline", "ours")
 RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "config.json"
 # Config fields that must match for a rerun to continue an existing run directory.
-RUN_IDENTITY = ("tuples", "descriptions", "teacher_descriptions", "split", "k", "generator", "judge")
+RUN_IDENTITY = ("tuples", "descriptions", "teacher_descriptions", "split", "k", "generator", "judge",
+                "judge_max_attempts")
+CLASSICAL = {"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {}}
 
 
 @dataclass
@@ -60,11 +68,12 @@ class InferConfig:
     k: int = 10
     limit: int | None = None
     concurrency: int = 4
-    generator: dict[str, Any] = field(default_factory=lambda: {"backend": "classical", "options": {}})
-    judge: dict[str, Any] = field(default_factory=lambda: {"backend": "none", "options": {}, "max_attempts": 3})
+    generator: dict[str, Any] = field(default_factory=lambda: dict(CLASSICAL))  # class_path + init_args
+    judge: dict[str, Any] | None = None  # class_path + init_args of a JudgeBackend; None: no VIEScore
+    judge_max_attempts: int = 3
 
     def __post_init__(self):
-        for name in ("k", "concurrency", "limit"):
+        for name in ("k", "concurrency", "limit", "judge_max_attempts"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"`{name}:` must be an integer, got {value!r}")
@@ -79,8 +88,10 @@ class InferConfig:
             raise ValueError("arm 'ours' needs `descriptions:` (a JSONL from `vtl vicl describe`)")
         if "teacher" in self.arms and not self.teacher_descriptions:
             raise ValueError("arm 'teacher' needs `teacher_descriptions:` (a teacher corpus of the eval tuples)")
-        if "backend" not in self.generator:
-            raise ValueError("generator needs a `backend:` (classical, gemini, or package.module:Class)")
+        for name in ("generator", "judge"):
+            spec = getattr(self, name)
+            if (spec is not None or name == "generator") and (not isinstance(spec, dict) or "class_path" not in spec):
+                raise ValueError(f"`{name}:` needs a class_path (and optionally init_args), got {spec!r}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> InferConfig:
@@ -90,7 +101,7 @@ class InferConfig:
         parser = _parser()
         args = ["--config", str(path), *(f"--{k}={v}" for k, v in overrides.items() if v is not None)]
         try:
-            parsed = vars(parser.parse_args(args))
+            parsed = parser.parse_args(args).as_dict()
         except Exception as exc:  # noqa: BLE001 (argparse.ArgumentError)
             raise UsageError(f"{path}: {explain_parse_error(parser, str(exc))}") from exc
         fields = {k: v for k, v in parsed.items() if k in cls.__dataclass_fields__}
@@ -288,9 +299,12 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     """Run (or continue) an inference run; returns the results.jsonl path."""
     from tqdm.auto import tqdm
 
-    from vtl.vicl.generators import make_generator
+    from vtl.components import build, check
     from vtl.vicl.judge import make_scorer
 
+    # specs normalized (full class_path, every init_arg) and checked against the constructors before any work
+    config = replace(config, generator=check(config.generator, Generator, "generator"),
+                     judge=None if config.judge is None else check(config.judge, JudgeBackend, "judge"))
     out = Path(config.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     items = read_tuples(config.tuples, config.split, config.pairs, config.limit)
@@ -314,9 +328,8 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     generator = scorer = None
     if todo:
         # Built before config.json is written, so a typo in a backend or a missing key does not claim the directory.
-        generator = make_generator(config.generator["backend"], config.generator.get("options"))
-        judge = config.judge or {}
-        scorer = make_scorer(judge.get("backend"), judge.get("options"), judge.get("max_attempts", 3))
+        generator = build(config.generator, Generator, "generator")
+        scorer = make_scorer(config.judge, config.judge_max_attempts)
     _check_run_dir(out, config)
     if not todo:
         log.info("all %d items of %s are done", total, results_path)
@@ -365,8 +378,8 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
 def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl/infer", split: str | None = "eval",
           pairs: list[str] | None = None, teacher_descriptions: str | None = None,
           arms: list[Literal["baseline", "ours", "teacher"]] = list(DEFAULT_ARMS), k: int = 10,  # noqa: B006
-          limit: int | None = None, concurrency: int = 4, generator: dict[str, Any] | None = None,
-          judge: dict[str, Any] | None = None, no_progress: bool = False) -> int:
+          limit: int | None = None, concurrency: int = 4, generator: Generator | None = None,
+          judge: JudgeBackend | None = None, judge_max_attempts: int = 3, no_progress: bool = False) -> int:
     """Steered generation: baseline vs. described, K candidates per query, metrics (resumable).
 
     Args:
@@ -380,19 +393,21 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
         k: Candidates per query.
         limit: At most this many tuples per pair.
         concurrency: Parallel queries for API backends.
-        generator: {backend: classical|gemini|package.module:Class, options: {...}}.
-        judge: {backend: none|qwen|gemini, options: {...}, max_attempts: N}.
+        generator: The image generator: class_path (a subclass of vtl.vicl.generators.Generator) and init_args;
+            default: vtl.vicl.classical.ClassicalGenerator.
+        judge: The VIEScore judge: class_path (a subclass of vtl.vicl.judge.JudgeBackend) and init_args; default:
+            none (VIEScore not computed).
+        judge_max_attempts: Judge calls per prompt before an item's VIEScore counts as failed.
         no_progress: No progress bar.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from vtl.errors import VtlError
 
-    defaults = InferConfig(tuples=tuples, arms=["baseline"])
     try:
         config = InferConfig(tuples=tuples, descriptions=descriptions, out=out, split=split, pairs=pairs,
                              teacher_descriptions=teacher_descriptions, arms=list(arms), k=k, limit=limit,
-                             concurrency=concurrency, generator=generator or defaults.generator,
-                             judge=judge or defaults.judge)
+                             concurrency=concurrency, generator=generator or dict(CLASSICAL), judge=judge,
+                             judge_max_attempts=judge_max_attempts)
         path = run_infer(config, progress=not no_progress)
     except (ValueError, FileNotFoundError) as exc:
         raise VtlError(str(exc)) from exc
@@ -400,3 +415,6 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
     ok = sum(r.get("status") == "ok" for r in records)
     print(f"{ok}/{len(records)} queries with a result in {path}; next: vtl vicl report {path.parent}")
     return 0
+
+
+infer.keeps_specs = True  # `vtl` hands generator/judge over as class_path specs; run_infer builds them when needed

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,12 +122,15 @@ class VieScore:
         return asdict(self)
 
 
-class JudgeBackend(Protocol):
-    name: str
+class JudgeBackend:
+    """Base of the VIEScore judge backends: name them in YAML by `class_path` (a subclass) and `init_args`."""
+
+    name: str = "judge"
+    concurrent: bool = False
 
     def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
         """The judge's raw text answer; `attempt` counts retries (a local model samples on retries)."""
-        ...
+        raise NotImplementedError
 
 
 @dataclass
@@ -167,7 +170,7 @@ class VieScorer:
                         **aggregate(sc, pq))
 
 
-class GeminiJudge:
+class GeminiJudge(JudgeBackend):
     """A Gemini text model as the judge (e.g. "gemini-2.5-flash"); retries 429/5xx/timeouts via with_retries."""
 
     concurrent = True
@@ -196,7 +199,7 @@ class GeminiJudge:
         return response_text(response)
 
 
-class QwenJudge:
+class QwenJudge(JudgeBackend):
     """A local Qwen2.5-VL judge via transformers: greedy first, sampling on retries. Not thread-safe: one at a time."""
 
     concurrent = False
@@ -235,19 +238,13 @@ class QwenJudge:
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
-JUDGES = {"gemini": GeminiJudge, "qwen": QwenJudge}
+def make_scorer(judge: dict[str, Any] | None, max_attempts: int = 3) -> VieScorer | None:
+    """A VieScorer over the judge a `class_path`/`init_args` spec names; None for no judge (VIEScore not computed)."""
+    from vtl.components import build
+    from vtl.errors import UsageError
 
-
-def make_scorer(backend: str | None, options: dict[str, Any] | None = None, max_attempts: int = 3):
-    """A VieScorer for backend "gemini" or "qwen"; None for backend None/"none" (VIEScore not computed)."""
-    if backend in (None, "none"):
+    if judge is None:
         return None
-    if backend not in JUDGES:
-        raise ValueError(f"unknown judge backend {backend!r}: use one of {sorted(JUDGES)} or none")
-    if not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValueError(f"judge.max_attempts must be an integer >= 1, got {max_attempts!r}")
-    try:
-        judge = JUDGES[backend](**(options or {}))
-    except TypeError as exc:
-        raise ValueError(f"judge.options do not fit judge {backend!r}: {exc}") from exc
-    return VieScorer(judge, max_attempts=max_attempts)
+    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+        raise UsageError(f"judge_max_attempts must be an integer >= 1, got {max_attempts!r}")
+    return VieScorer(build(judge, JudgeBackend, "judge"), max_attempts=max_attempts)

@@ -135,14 +135,14 @@ def run_pipeline(
     _describe(export, tuples, descriptions, progress)
 
     steps.start(f"steered generation (classical backend, K={k}, judge {judge}) -> {out / 'infer'}")
-    judge_cfg = {"backend": "none"}
+    judge_cfg = None
     if judge == "qwen":
-        judge_cfg = {"backend": "qwen", "options": {"model": "vtl://tiny-qwen2.5-vl", "max_new_tokens": 32},
-                     "max_attempts": 2}
+        judge_cfg = {"class_path": "vtl.vicl.judge.QwenJudge",
+                     "init_args": {"model": "vtl://tiny-qwen2.5-vl", "max_new_tokens": 32}}
     config = InferConfig(tuples=str(tuples), descriptions=str(descriptions),
                          teacher_descriptions=str(corpus_dir / "teacher_eval.jsonl"),
                          arms=["baseline", "ours", "teacher"], out=str(out / "infer"), k=k, concurrency=1,
-                         generator={"backend": "classical", "options": {}}, judge=judge_cfg)
+                         judge=judge_cfg, judge_max_attempts=2)
     run_infer(config, progress=progress)
 
     steps.start("report")

@@ -1,0 +1,47 @@
+"""Backends chosen in YAML as `class_path` + typed `init_args`, built by jsonargparse against the real constructor.
+
+A spec is `{"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {...}}` (a class imported in the
+base class's module may be named by its bare name, e.g. `ClassicalGenerator`). `build(spec, Base)` checks the
+init_args against the constructor's signature, then instantiates; `check(spec, Base)` only checks. A command keeps
+the spec itself (a plain dict) to record what ran and to build the backend only when there is work for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from vtl.errors import UsageError, explain_parse_error, user_cause
+
+T = TypeVar("T")
+
+
+def _parse(spec: dict[str, Any], base: type, key: str):
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument(f"--{key}", type=base, required=True)
+    if not isinstance(spec, dict) or "class_path" not in spec:
+        raise UsageError(f"`{key}:` needs class_path (a subclass of {base.__module__}.{base.__qualname__}) and "
+                         f"optionally init_args, got {spec!r}")
+    try:
+        return parser, parser.parse_object({key: spec})
+    except Exception as exc:  # noqa: BLE001 (argparse.ArgumentError)
+        raise UsageError(f"`{key}:` {explain_parse_error(parser, str(exc))}") from exc
+
+
+def check(spec: dict[str, Any], base: type, key: str) -> dict[str, Any]:
+    """The spec normalized (full class_path, init_args with defaults) after checking it against the constructor."""
+    parser, cfg = _parse(spec, base, key)
+    return cfg.as_dict()[key]
+
+
+def build(spec: dict[str, Any], base: type[T], key: str) -> T:
+    """The backend a spec names, instantiated; a VtlError its constructor raises comes through unwrapped."""
+    parser, cfg = _parse(spec, base, key)
+    try:
+        return parser.instantiate_classes(cfg)[key]
+    except Exception as exc:  # noqa: BLE001
+        cause = user_cause(exc)
+        if cause is not None and cause is not exc:
+            raise cause from exc
+        raise
