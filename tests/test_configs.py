@@ -1,5 +1,7 @@
-"""Every YAML under configs/ parses: LightningCLI configs against the real class signatures (nothing instantiated,
-nothing downloaded), fragments (e.g. a logger) on top of the tiny config, anything else as YAML."""
+"""Every YAML shipped in the package parses against the code that reads it, nothing instantiated or downloaded:
+LightningCLI configs against the real class signatures, fragments (e.g. a logger) on top of the tiny config,
+`vtl vicl infer` configs against the command and their backends' constructors (class_path + init_args); the sweep
+files' parameters are parsed with the fit CLI in test_sweep_files.py."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vtl.home import CONFIGS_DIR, SWEEPS_DIR
 from vtl.lightning_cli import VtlCLI
 from vtl.tasks import TRANSFER_TASKS
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIGS_DIR
 TINY = CONFIGS / "transfer" / "tiny.yaml"
 ALL_YAML = sorted(p for p in CONFIGS.rglob("*") if p.suffix in (".yaml", ".yml"))
 CLI_KEYS = {"model", "data", "trainer", "seed_everything", "optimizer", "lr_scheduler", "ckpt_path"}
@@ -55,8 +58,10 @@ def test_there_are_transfer_configs():
 @pytest.mark.parametrize("path", ALL_YAML, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_parses(path):
     raw = yaml.safe_load(path.read_text())
-    if not isinstance(raw, dict) or not set(raw) & CLI_KEYS:
-        return  # not a LightningCLI config: loading it as YAML is the check
+    if path.parent.name == "vicl":
+        _check_infer_config(path)
+        return
+    assert isinstance(raw, dict) and set(raw) & CLI_KEYS, f"{path}: neither a `vtl fit` nor a `vtl vicl` config"
     config = _parse(path) if "model" in raw else _parse(TINY, path)
     assert config.model.class_path and config.data.class_path
     if path.parent.name == "transfer":
@@ -73,3 +78,30 @@ def test_qlora_configs_say_what_the_study_needs():
         assert args.quantization.quant_type == "nf4" and args.quantization.bits == 4
         assert (args.lora.r, args.lora.alpha) == (8, 16)
         assert args.gradient_checkpointing and config.trainer.precision == "bf16-mixed"
+
+
+def _check_infer_config(path: Path) -> None:
+    from vtl.components import check
+    from vtl.vicl.generators import Generator
+    from vtl.vicl.infer import InferConfig
+    from vtl.vicl.judge import JudgeBackend
+
+    config = InferConfig.from_yaml(path)  # the command's own parser: unknown keys and wrong types fail here
+    check(config.generator, Generator, "generator")  # init_args against the constructor's signature
+    if config.judge is not None:
+        check(config.judge, JudgeBackend, "judge")
+
+
+def test_configs_and_sweeps_ship_in_the_package():
+    assert ALL_YAML and all(CONFIGS_DIR in p.parents for p in ALL_YAML)
+    assert {p.stem for p in SWEEPS_DIR.glob("*.yaml")} >= {"demo_tiny", "transfer_grid", "pgf_selection"}
+
+
+def test_a_bad_backend_argument_is_refused(tmp_path):
+    from vtl.errors import VtlError
+
+    bad = tmp_path / "infer.yaml"
+    text = (CONFIGS_DIR / "vicl" / "infer_qwen_judge.yaml").read_text().replace("max_new_tokens:", "max_new_token:")
+    bad.write_text(text)
+    with pytest.raises(VtlError, match="max_new_token"):
+        _check_infer_config(bad)
