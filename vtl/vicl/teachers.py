@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from vtl.models.loading import QuantizationOptions
 from vtl.vicl.teacher_prompts import PROMPT_VERSION, TEACHER_PROMPT, clean_description
@@ -32,16 +32,19 @@ class TeacherFailure:
     reason: str
 
 
-class Teacher(Protocol):
-    name: str  # backend: "analytic" | "qwen" | "gemini"
-    model: str  # what produced the text (model id, or "analytic-v1")
-    prompt_version: str
-    batch_size: int
+class Teacher:
+    """Base of the teacher backends (a class_path in YAML); each has a typed __init__."""
 
-    def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]: ...
+    name: str = "teacher"  # backend: "analytic" | "qwen" | "gemini"
+    model: str = ""  # what produced the text (model id, or "analytic-v1")
+    prompt_version: str = PROMPT_VERSION
+    batch_size: int = 1
+
+    def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]:
+        raise NotImplementedError
 
 
-class AnalyticTeacher:
+class AnalyticTeacher(Teacher):
     """Measures input -> output changes of A and B and writes the three sentences; wording seeded per tuple id."""
 
     name = "analytic"
@@ -83,7 +86,7 @@ def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample
     return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
 
-class QwenTeacher:
+class QwenTeacher(Teacher):
     """A local Qwen2.5-VL teacher: sees [A_in, A_out, B_in, B_out] and the teacher prompt, answers greedily."""
 
     name = "qwen"
@@ -119,7 +122,7 @@ class QwenTeacher:
         return [clean_description(text) or TeacherFailure("empty generation") for text in texts]
 
 
-class GeminiTeacher:
+class GeminiTeacher(Teacher):
     """Gemini (model configurable) with the four images inline; requests run `concurrency` at a time."""
 
     name = "gemini"
