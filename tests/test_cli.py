@@ -96,3 +96,15 @@ def test_config_list_show_cp(capsys, tmp_path):
     assert "--force" in capsys.readouterr().err
     assert main(["config", "show", "trasfer/tiny"]) == 2
     assert "did you mean transfer/tiny" in capsys.readouterr().err
+
+
+def test_shipped_config_paths_are_found_from_any_directory(tmp_path, monkeypatch):
+    from vtl.home import PACKAGE_DIR, shipped_config_paths
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--config", "configs/vicl/infer_classical.yaml", "--config=configs/transfer/tiny.yaml", "--k", "2"]
+    assert shipped_config_paths(argv) == ["--config", str(PACKAGE_DIR / "configs/vicl/infer_classical.yaml"),
+                                          f"--config={PACKAGE_DIR / 'configs/transfer/tiny.yaml'}", "--k", "2"]
+    (tmp_path / "configs" / "transfer").mkdir(parents=True)
+    (tmp_path / "configs" / "transfer" / "tiny.yaml").write_text("{}")  # a file here wins
+    assert shipped_config_paths(["--config", "configs/transfer/tiny.yaml"])[1] == "configs/transfer/tiny.yaml"

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vtl.errors import EXIT_USER_ERROR, UsageError, VtlError, explain_parse_error, one_line, user_cause
+from vtl.home import shipped_config_paths
 
 Command = typing.Union[str, "dict[str, Command]"]
 
@@ -111,7 +112,7 @@ def load(target: str) -> Callable[..., int]:
 def run_command(prog: str, fn: Callable[..., int], argv: list[str]) -> int:
     """Parse `argv` against `fn`'s signature (plus `--config`, `--print_config`), instantiate, call."""
     parser = build_parser(prog, fn)
-    argv = normalize_argv(parser, argv)
+    argv = normalize_argv(parser, shipped_config_paths(argv))
     try:
         cfg = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --print_config

@@ -38,3 +38,17 @@ def build_once(target: Path, build: Callable[[Path], object]) -> Path:
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def shipped_config_paths(argv: list[str]) -> list[str]:
+    """`--config configs/…` that is not a file here names the copy shipped in the package, so the README's commands
+    work from any directory."""
+    out = list(argv)
+    for i, token in enumerate(out):
+        j, value = (i + 1, out[i + 1] if i + 1 < len(out) else "") if token == "--config" else (i, token[9:])
+        if not (token == "--config" or token.startswith("--config=")) or not value:
+            continue
+        path = Path(value)
+        if not path.is_absolute() and not path.exists() and (PACKAGE_DIR / path).is_file():
+            out[j] = str(PACKAGE_DIR / path) if j != i else f"--config={PACKAGE_DIR / path}"
+    return out

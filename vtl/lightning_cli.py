@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from vtl.errors import EXIT_USER_ERROR, UsageError, explain_parse_error, one_line, user_cause
-from vtl.home import PACKAGE_DIR
+from vtl.home import shipped_config_paths
 from vtl.transfer.wandb_logging import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
@@ -137,17 +137,3 @@ def run_lightning_cli(argv: list[str], debug: bool = False) -> int:
         print(f"vtl {argv[0]}: error: {one_line(str(cause))}", file=sys.stderr)
         return 1 if isinstance(cause, NonFiniteLossError) else EXIT_USER_ERROR
     return 0
-
-
-def shipped_config_paths(argv: list[str]) -> list[str]:
-    """`--config configs/…` that is not a file here names the copy shipped in the package, so the README's commands
-    work from any directory."""
-    out = list(argv)
-    for i, token in enumerate(out):
-        j, value = (i + 1, out[i + 1] if i + 1 < len(out) else "") if token == "--config" else (i, token[9:])
-        if not (token == "--config" or token.startswith("--config=")) or not value:
-            continue
-        path = Path(value)
-        if not path.is_absolute() and not path.exists() and (PACKAGE_DIR / path).is_file():
-            out[j] = str(PACKAGE_DIR / path) if j != i else f"--config={PACKAGE_DIR / path}"
-    return out
