@@ -9,6 +9,10 @@ Every command takes `--config FILE` (a YAML of its parameters) and `--print_conf
 underscores as in the function (`--n_per_task`); the hyphen form (`--n-per-task`) works too, a bare boolean flag
 (`--dry-run`) means true, and a list parameter takes several words (`--tasks CT RD`) or repeats (`--set A --set B`).
 
+Parameters typed as classes (dataclasses, class_path components) arrive instantiated; a command that builds its
+components itself, when there is work for them, sets `fn.keeps_specs = True` and gets the specs as dicts
+(`vtl vicl infer`).
+
 A user error (`vtl.errors.VtlError`, or a flag or config value that does not parse) prints one line on stderr and
 exits with code 2; `--debug` or VTL_DEBUG=1 adds the traceback.
 """
