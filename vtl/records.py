@@ -1,81 +1,210 @@
-"""Append-only JSONL files that survive being killed at any moment.
+"""The one owner of vtl's append-only JSONL files and of the settings file that guards a run directory.
 
-Each record is one line written with a single `write` of the whole line, flushed and fsync'd before the next item
-starts, so a kill leaves at most one partial last line. `open_for_append` cuts such a partial line off before the
-run continues; readers skip it. A bad line anywhere else is a real error and names the file and line number.
+Writing: each record is one line, written with a single `write` of the whole line (or of a group of lines, see
+`JsonlAppender.extend`) and flushed + fsync'd before the next item starts, so a kill leaves at most one partial
+last line.
+
+The torn-last-line rule, the same for every reader and writer: a last line without its newline is a record only if
+it parses as a JSON object (a write cut short never does: its closing brace is missing); otherwise it is the remains
+of an interrupted write. Readers skip it, and an appender cuts it off before appending. A bad line anywhere else is
+a real error: `RecordError` names the file and line.
+
+Resume: `done_keys` says which keys a file already holds; `rewrite_jsonl` keeps only the records that match a
+predicate (temp file + fsync + rename), e.g. to drop the rows of an attempt that is being redone.
+
+Run guard: `guard_run_settings` writes a run directory's settings file on first use and refuses a rerun made with
+other settings, naming the keys that differ.
+
+Plain Python (no torch): the torch-free analysis package reads through this module too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vtl.errors import VtlError
 
+Record = dict[str, Any]
+
 
 class RecordError(VtlError, ValueError):
-    pass
+    """A JSONL file with a bad line that is not the torn last line of an interrupted write."""
 
 
-def iter_jsonl(path: str | Path, *, allow_partial_tail: bool = True) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file in order. A last line without its newline (a write cut short) is skipped."""
+class RunSettingsError(VtlError, ValueError):
+    """A run directory (or record file) that was made with other settings than the ones given now."""
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank line of a JSONL file: its record, or why it is not one."""
+
+    number: int  # 1-based line number in the file
+    record: Record | None
+    error: str | None  # "not valid JSON (...)" or "not a JSON object (...)"; None for a record
+    torn: bool = False  # the unparsable last line of an interrupted write
+
+    def where(self, path: str | Path) -> str:
+        return f"{path}:{self.number}"
+
+
+def _parse(number: int, raw: bytes, last_without_newline: bool) -> Line:
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        return Line(number, None, f"not valid JSON ({message})", torn=last_without_newline)
+    if not isinstance(value, dict):
+        return Line(number, None, f"not a JSON object (a {type(value).__name__})", torn=last_without_newline)
+    return Line(number, value, None)
+
+
+def scan_jsonl(path: str | Path, *, torn_tail: Literal["skip", "report"] = "skip") -> Iterator[Line]:
+    """Every non-blank line of `path` in order, good or bad, for readers that report bad lines themselves.
+
+    `torn_tail="skip"` leaves out the torn last line of an interrupted write (files vtl appends to);
+    `"report"` yields it like any other bad line (files a user wrote, where a last line is never a torn write).
+    """
     path = Path(path)
     with path.open("rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]
-    for number, raw in enumerate(complete, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path}:{number}: not valid JSON ({exc.msg}); fix or delete that line") from None
-        if not isinstance(record, dict):
-            raise RecordError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            line = _parse(number, raw, last_without_newline=not raw.endswith(b"\n"))
+            if line.torn and torn_tail == "skip":
+                continue
+            yield line
+
+
+def numbered_records(path: str | Path) -> Iterator[tuple[int, Record]]:
+    """(line number, record) of a vtl-written JSONL file; a bad line other than a torn last one is a RecordError."""
+    for line in scan_jsonl(path):
+        if line.record is None:
+            raise RecordError(f"{line.where(path)}: {line.error}; fix or delete that line")
+        yield line.number, line.record
+
+
+def iter_jsonl(path: str | Path) -> Iterator[Record]:
+    """Records of a vtl-written JSONL file in order (see `numbered_records`)."""
+    for _, record in numbered_records(path):
         yield record
-    if tail.strip() and not allow_partial_tail:
-        raise RecordError(f"{path}:{len(lines)}: last line is incomplete (no newline); delete it and rerun")
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def read_jsonl(path: str | Path, *, missing_ok: bool = False) -> list[Record]:
+    """All records of `path`; with `missing_ok`, a file that does not exist yet reads as no records."""
+    if missing_ok and not Path(path).exists():
+        return []
     return list(iter_jsonl(path))
 
 
-def repair_tail(path: Path) -> int:
-    """Cut a partial last line (left by a kill mid-write) off `path`; returns the number of bytes removed."""
+def done_keys(
+    path: str | Path,
+    key: str | Callable[[Record], Hashable],
+    *,
+    where: Callable[[Record], bool] | None = None,
+    same: Mapping[str, Any] | None = None,
+    hint: str = "write to another output",
+) -> set[Any]:
+    """The keys already recorded in `path` (empty when it does not exist yet): resume skips them.
+
+    Args:
+        path: the JSONL file.
+        key: a field name (records without it are ignored) or a function of the record.
+        where: only records for which this is true count as done (e.g. not those with status "error").
+        same: fields every record must have with these values (the producer: model, prompt version...); a record
+            with other values is a RunSettingsError naming the line and the fields, so two producers never mix.
+        hint: what the user should do instead, appended to that error.
+    """
+    path = Path(path)
+    if not path.exists():
+        return set()
+    done: set[Any] = set()
+    for number, record in numbered_records(path):
+        if same:
+            changed = differing_keys(dict(same), record, keys=same)
+            if changed:
+                found = ", ".join(f"{k}={record.get(k)!r}" for k in changed)
+                wanted = ", ".join(f"{k}={same[k]!r}" for k in changed)
+                raise RunSettingsError(f"{path}:{number}: written with {found}, not {wanted}; {hint}")
+        if where is not None and not where(record):
+            continue
+        if callable(key):
+            done.add(key(record))
+        elif key in record:
+            done.add(record[key])
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def repair_tail(path: str | Path) -> int:
+    """Apply the torn-last-line rule before appending: a last line without its newline is completed with one if it
+    is a record, else cut off. Returns the number of bytes removed (0 when nothing was cut)."""
+    path = Path(path)
     if not path.exists():
         return 0
     with path.open("rb+") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
+        size = f.seek(0, os.SEEK_END)
         if size == 0:
             return 0
         f.seek(size - 1)
         if f.read(1) == b"\n":
             return 0
-        # walk back to the last newline in chunks
-        pos, keep = size, 0
+        pos, keep = size, 0  # walk back to the last newline in chunks
         while pos > 0:
             step = min(65536, pos)
             pos -= step
             f.seek(pos)
-            chunk = f.read(step)
-            idx = chunk.rfind(b"\n")
-            if idx >= 0:
-                keep = pos + idx + 1
+            index = f.read(step).rfind(b"\n")
+            if index >= 0:
+                keep = pos + index + 1
                 break
-        f.truncate(keep)
+        f.seek(keep)
+        tail = f.read()
+        if _parse(0, tail, last_without_newline=True).record is not None:
+            f.seek(size)
+            f.write(b"\n")
+            removed = 0
+        else:
+            f.truncate(keep)
+            removed = size - keep
         f.flush()
         os.fsync(f.fileno())
-        return size - keep
+        return removed
+
+
+def _line(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
 class JsonlAppender:
-    """Appends one record per call, durably (flush + fsync), after repairing a partial tail. Use as a context."""
+    """Appends records durably (one write per record, flush + fsync) after repairing a torn tail. Use as a context.
+
+    `fsync=False` still writes one line per call but leaves durability to the OS (for files that can be rebuilt,
+    where a kill costs at most a line that the torn-line rule then drops).
+    """
 
     def __init__(self, path: str | Path, *, fsync: bool = True):
         self.path = Path(path)
@@ -88,9 +217,20 @@ class JsonlAppender:
         self._file = self.path.open("a", encoding="utf-8")
         return self
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        self._file.write(line)
+    def append(self, record: Mapping[str, Any]) -> None:
+        self._write(_line(record))
+
+    def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append a group of records in one write (e.g. every target of one epoch): a kill leaves whole groups and
+        at most a torn last line."""
+        text = "".join(_line(r) for r in records)
+        if text:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        if self._file is None:
+            raise RuntimeError("JsonlAppender is used outside its `with` block")
+        self._file.write(text)
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
@@ -101,9 +241,127 @@ class JsonlAppender:
             self._file = None
 
 
-def done_keys(path: str | Path, key: str) -> set[Any]:
-    """The values of `key` already recorded in `path` (empty when the file does not exist yet)."""
+def append_jsonl(path: str | Path, *records: Mapping[str, Any]) -> None:
+    """Append `records` to `path` in one durable write (for writers that add a line now and then)."""
+    with JsonlAppender(path) as sink:
+        sink.extend(records)
+
+
+def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """Replace `path` with `records` atomically (temp file in the same directory, fsync, rename); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for record in records:
+                f.write(_line(record))
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return n
+
+
+def rewrite_jsonl(path: str | Path, keep: Callable[[Record], bool]) -> int:
+    """Keep only the records of `path` for which `keep` is true, atomically; returns how many were dropped.
+
+    The torn last line (if any) goes too. A file that does not exist is left alone (0 dropped).
+    """
     path = Path(path)
     if not path.exists():
-        return set()
-    return {r[key] for r in iter_jsonl(path) if key in r}
+        return 0
+    records = read_jsonl(path)
+    kept = [r for r in records if keep(r)]
+    if len(kept) == len(records) and path.read_bytes().endswith(b"\n"):
+        return 0
+    write_jsonl(path, kept)
+    return len(records) - len(kept)
+
+
+# ---------------------------------------------------------------------------------------------------- run guard
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON would give it back (tuples become lists, paths strings), so comparisons see what is stored."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def differing_keys(before: Mapping[str, Any], now: Mapping[str, Any], *, keys: Iterable[str] | None = None,
+                   skip_none: bool = False) -> list[str]:
+    """The keys (of `keys`, default: both mappings') whose values differ between `before` and `now`.
+
+    With `skip_none`, a key unset (None or absent) on either side is not compared.
+    """
+    names = list(keys) if keys is not None else sorted(set(before) | set(now))
+    changed = []
+    for k in names:
+        a, b = before.get(k), now.get(k)
+        if skip_none and (a is None or b is None):
+            continue
+        if _plain(a) != _plain(b):
+            changed.append(k)
+    return changed
+
+
+def write_json_atomic(path: str | Path, value: Any) -> None:
+    """Write `value` as indented JSON to `path` via a temp file and rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def guard_run_settings(
+    path: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    keys: Iterable[str] | None = None,
+    skip_none: bool = False,
+    merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
+    what: str = "a run",
+    hint: str = "use another output directory, or the same settings to resume",
+    write: bool = True,
+) -> dict[str, Any] | None:
+    """Refuse a run directory made with other settings; record the settings on first use.
+
+    Args:
+        path: the settings file (JSON) inside the run directory.
+        settings: this run's settings.
+        keys: the settings that must match (default: every key of either side).
+        skip_none: a key unset (None or absent) on either side is not compared (e.g. an arm added later).
+        merge: `merge(before, now)` gives what is written when the settings match (default: `now`).
+        what: what the directory holds, for the message ("tuples", "an infer run").
+        hint: what the user should change, for the message.
+        write: write the settings file (False: only compare, e.g. until the first step has succeeded).
+
+    Returns:
+        The settings recorded before, or None when the directory was not used yet.
+
+    Raises:
+        RunSettingsError: naming the directory, the keys that differ and the settings file.
+    """
+    path = Path(path)
+    now = _plain(dict(settings))
+    before: dict[str, Any] | None = None
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunSettingsError(f"{path}: unreadable settings file ({exc}); delete it or use another directory") \
+                from None
+        if not isinstance(before, dict):
+            raise RunSettingsError(f"{path}: expected a JSON object of settings; delete it or use another directory")
+        changed = differing_keys(before, now, keys=keys, skip_none=skip_none)
+        if changed:
+            detail = ", ".join(f"{k}: {before.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+            raise RunSettingsError(f"{path.parent} holds {what} made with a different {', '.join(changed)} ({detail}; "
+                                   f"see {path}); {hint}")
+    if write:
+        write_json_atomic(path, merge(before, now) if (merge is not None and before is not None) else now)
+    return before
