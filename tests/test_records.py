@@ -50,11 +50,11 @@ def test_a_complete_last_record_without_newline_is_kept(tmp_path):
 def test_a_bad_line_elsewhere_names_file_and_line(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(_lines({"k": 1}) + "\n" + "not json\n" + _lines({"k": 2}))
-    with pytest.raises(RecordError, match=rf"{path}:3: not valid JSON") as info:
+    with pytest.raises(RecordError, match=rf"{path}: line 3: not valid JSON") as info:
         read_jsonl(path)
     assert isinstance(info.value, VtlError)
     path.write_text(_lines({"k": 1}) + "[1, 2]\n")
-    with pytest.raises(RecordError, match=rf"{path}:2: not a JSON object"):
+    with pytest.raises(RecordError, match=rf"{path}: line 2: not a JSON object"):
         read_jsonl(path)
 
 
@@ -86,7 +86,8 @@ def test_done_keys_refuses_another_producer(tmp_path):
     path = tmp_path / "c.jsonl"
     write_jsonl(path, [{"id": "a", "model": "m1", "v": 1}, {"id": "b", "model": "m2", "v": 1}])
     assert done_keys(path, "id", same={"v": 1}) == {"a", "b"}
-    with pytest.raises(RunSettingsError, match=rf"{path}:2: written with model='m2', not model='m1'; use another"):
+    message = rf"{path}: line 2 was written by model='m2', not model='m1'; use another"
+    with pytest.raises(RunSettingsError, match=message):
         done_keys(path, "id", same={"model": "m1", "v": 1}, hint="use another --out")
 
 

@@ -7,7 +7,7 @@ last line.
 The torn-last-line rule, the same for every reader and writer: a last line without its newline is a record only if
 it parses as a JSON object (a write cut short never does: its closing brace is missing); otherwise it is the remains
 of an interrupted write. Readers skip it, and an appender cuts it off before appending. A bad line anywhere else is
-a real error: `RecordError` names the file and line.
+a real error: `RecordError` names the file and line (`FILE: line N: ...`).
 
 Resume: `done_keys` says which keys a file already holds; `rewrite_jsonl` keeps only the records that match a
 predicate (temp file + fsync + rename), e.g. to drop the rows of an attempt that is being redone.
@@ -53,7 +53,7 @@ class Line:
     torn: bool = False  # the unparsable last line of an interrupted write
 
     def where(self, path: str | Path) -> str:
-        return f"{path}:{self.number}"
+        return f"{path}: line {self.number}"
 
 
 def _parse(number: int, raw: bytes, last_without_newline: bool) -> Line:
@@ -105,12 +105,17 @@ def read_jsonl(path: str | Path, *, missing_ok: bool = False) -> list[Record]:
     return list(iter_jsonl(path))
 
 
+def _fields_of(keys: list[str]) -> Callable[[Mapping[str, Any]], str]:
+    return lambda record: ", ".join(f"{k}={record.get(k)!r}" for k in keys)
+
+
 def done_keys(
     path: str | Path,
     key: str | Callable[[Record], Hashable],
     *,
     where: Callable[[Record], bool] | None = None,
     same: Mapping[str, Any] | None = None,
+    who: Callable[[Mapping[str, Any]], str] | None = None,
     hint: str = "write to another output",
 ) -> set[Any]:
     """The keys already recorded in `path` (empty when it does not exist yet): resume skips them.
@@ -120,7 +125,8 @@ def done_keys(
         key: a field name (records without it are ignored) or a function of the record.
         where: only records for which this is true count as done (e.g. not those with status "error").
         same: fields every record must have with these values (the producer: model, prompt version...); a record
-            with other values is a RunSettingsError naming the line and the fields, so two producers never mix.
+            with other values is a RunSettingsError naming the line and the producers, so two never mix.
+        who: names the producer of a record (or of `same`) in that error; default: the `same` fields as k=v.
         hint: what the user should do instead, appended to that error.
     """
     path = Path(path)
@@ -131,9 +137,9 @@ def done_keys(
         if same:
             changed = differing_keys(dict(same), record, keys=same)
             if changed:
-                found = ", ".join(f"{k}={record.get(k)!r}" for k in changed)
-                wanted = ", ".join(f"{k}={same[k]!r}" for k in changed)
-                raise RunSettingsError(f"{path}:{number}: written with {found}, not {wanted}; {hint}")
+                name = who or _fields_of(changed)
+                raise RunSettingsError(f"{path}: line {number} was written by {name(record)}, not {name(same)}; "
+                                       f"{hint}")
         if where is not None and not where(record):
             continue
         if callable(key):
@@ -365,3 +371,39 @@ def guard_run_settings(
     if write:
         write_json_atomic(path, merge(before, now) if (merge is not None and before is not None) else now)
     return before
+
+
+# ---------------------------------------------------------------------------------------------------- fit marker
+
+FIT_COMPLETE = "fit_complete.json"  # in a fit's run directory once the fit finished (what `vtl sweep` checks)
+
+
+def read_fit_complete(run_dir: str | Path) -> dict[str, Any] | None:
+    """The finished-fit marker of `run_dir` ({"epochs", "global_step", "finished_at", "metrics", ...}), or None
+    while the fit has not finished (an unreadable marker reads as {}: the fit finished, its summary is lost)."""
+    path = Path(run_dir) / FIT_COMPLETE
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_fit_complete(run_dir: str | Path, summary: Mapping[str, Any]) -> Path:
+    """Mark `run_dir` as a finished fit with `summary`, atomically. A marker already written for the same step (by
+    another callback of the same fit) is merged with, metrics included, so the order of the callbacks does not
+    matter."""
+    path = Path(run_dir) / FIT_COMPLETE
+    before = read_fit_complete(run_dir)
+    merged = dict(summary)
+    if before and before.get("global_step") == summary.get("global_step"):
+        merged = {**before, **summary, "metrics": {**before.get("metrics", {}), **summary.get("metrics", {})}}
+    write_json_atomic(path, merged)
+    return path
+
+
+def clear_fit_complete(run_dir: str | Path) -> None:
+    """A fit in progress is not complete: remove the marker an earlier fit left."""
+    (Path(run_dir) / FIT_COMPLETE).unlink(missing_ok=True)

@@ -23,9 +23,10 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics.aggregation import MeanMetric
 
 from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, pgf
+from vtl.records import JsonlAppender, RecordError, numbered_records, repair_tail, write_json_atomic
+from vtl.transfer.run_complete import mark_fit_complete, unmark_fit_complete
 
 TRANSFER_LOG = "transfer.jsonl"
-FIT_COMPLETE = "fit_complete.json"
 
 
 class CrossTaskPGF(Callback):
@@ -92,7 +93,7 @@ class CrossTaskPGF(Callback):
         if not trainer.is_global_zero:
             return
         root = Path(trainer.default_root_dir)
-        (root / FIT_COMPLETE).unlink(missing_ok=True)
+        unmark_fit_complete(trainer)
         path = self.log_path(trainer)
         if trainer.ckpt_path is None and self._written and path.is_file():
             aside = path.with_name(f"{TRANSFER_LOG}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -171,11 +172,8 @@ class CrossTaskPGF(Callback):
         self.zero_shot = {t: float(counts[i, 0] / counts[i, 1]) for i, t in enumerate(self._targets)}
         self.zero_shot_source = "measured"
         if trainer.is_global_zero:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(f"{file.name}.tmp-{os.getpid()}")
             record = {"key": key, "accuracy": self.zero_shot, "seconds": round(time.perf_counter() - start, 3)}
-            tmp.write_text(json.dumps(record, indent=1, default=str))
-            tmp.replace(file)
+            write_json_atomic(file, record)
         at_ceiling = [t for t, a in self.zero_shot.items() if pgf(a, a, self.upper, self.eps) is None]
         if at_ceiling:
             rank_zero_warn(
@@ -268,29 +266,13 @@ class CrossTaskPGF(Callback):
         fresh = [r for r in records if (r["epoch"], r["target"]) not in self._written]
         if not fresh:
             return
-        path = self.log_path(trainer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(r) + "\n" for r in fresh)
-        with open(path, "a") as fh:  # one write per epoch: a crash leaves whole epochs or a torn last line
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with JsonlAppender(self.log_path(trainer)) as sink:
+            sink.extend(fresh)  # one write per epoch: a crash leaves whole epochs or a torn last line
         self._written.update((r["epoch"], r["target"]) for r in fresh)
 
     # ---- end of fit, state ---------------------------------------------------------------------------------------
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.interrupted:
-            return
-        path = Path(trainer.default_root_dir) / FIT_COMPLETE
-        summary = {
-            "epochs": trainer.current_epoch,
-            "global_step": trainer.global_step,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "metrics": {
-                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "transfer/"))
-            },
-        }
-        path.write_text(json.dumps(summary, indent=1) + "\n")
+        mark_fit_complete(trainer, ("val/", "transfer/"))
 
     def state_dict(self) -> dict[str, Any]:
         return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps, "key": self._key}
@@ -309,17 +291,11 @@ def _read_written(path: Path) -> set[tuple[int, str]]:
     """(epoch, target) pairs already in the log; a torn last line (a crash mid-write) is cut off."""
     if not path.is_file():
         return set()
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]
-        path.write_bytes(raw)
+    repair_tail(path)
     done = set()
-    for n, line in enumerate(raw.decode().splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, rec in numbered_records(path):
         try:
-            rec = json.loads(line)
             done.add((int(rec["epoch"]), str(rec["target"])))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: line {n} is not a transfer record ({err}); move the file aside") from err
+        except (KeyError, TypeError, ValueError) as err:
+            raise RecordError(f"{path}: line {n} is not a transfer record ({err}); move the file aside") from err
     return done

@@ -8,12 +8,12 @@ transfers.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 from vtl.errors import VtlError
+from vtl.records import read_fit_complete
 from vtl.transfer import sweep as sw
 
 DEMO_SWEEP = "demo_tiny"
@@ -105,7 +105,7 @@ def _build_embedded() -> None:
 def _report_run(run: sw.SweepRun) -> str:
     """One line of what a finished fit measured, from its fit_complete.json."""
     try:
-        metrics = json.loads((run.run_dir / sw.COMPLETE_MARKER).read_text()).get("metrics", {})
+        metrics = (read_fit_complete(run.run_dir) or {}).get("metrics", {})
         return (f"mean positive PGF {metrics['transfer/mean_positive_pgf']:+.3f}, targets up/down "
                 f"{int(metrics['transfer/n_positive'])}/{int(metrics['transfer/n_negative'])}")
     except (OSError, ValueError, KeyError, TypeError):

@@ -3,8 +3,9 @@
 The same file drives `wandb sweep` / `wandb agent` on many machines. Locally each run executes the command a W&B agent
 would (`${args}` becomes `--key=value` for every parameter), plus two arguments the agent does not add:
 `--trainer.default_root_dir=RUN_DIR` (one directory per run, named after its grid parameters) and, when the run was
-interrupted, `--ckpt_path=RUN_DIR/checkpoints/last.ckpt`. A run whose directory holds `fit_complete.json` is skipped,
-so rerunning a killed sweep continues where it stopped.
+interrupted, `--ckpt_path=RUN_DIR/checkpoints/last.ckpt`. A run whose directory holds `fit_complete.json` (written
+at the end of any fit by the `RunComplete` callback, or by the PGF callback) is skipped, so rerunning a killed sweep
+continues where it stopped.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import yaml
 
 from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR
+from vtl.records import FIT_COMPLETE, append_jsonl, read_fit_complete, write_json_atomic
 
-COMPLETE_MARKER = "fit_complete.json"
+COMPLETE_MARKER = FIT_COMPLETE
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 RUN_LOG = "sweep.log"  # the run's console output, appended across attempts
 RUN_INFO = "sweep_run.json"  # parameters and command of the run's latest attempt
@@ -71,7 +73,7 @@ class SweepRun:
 
     @property
     def complete(self) -> bool:
-        return (self.run_dir / COMPLETE_MARKER).is_file()
+        return read_fit_complete(self.run_dir) is not None
 
     @property
     def resume_ckpt(self) -> Path | None:
@@ -391,7 +393,7 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     command = build_command(sweep, run)
     info = {"sweep": str(sweep.path), "name": run.name, "params": run.params, "command": command}
-    (run.run_dir / RUN_INFO).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    write_json_atomic(run.run_dir / RUN_INFO, info)
     # W&B (when the command logs there) groups the runs by sweep and names each after its grid values.
     env = {"WANDB_RUN_GROUP": sweep.name, "WANDB_NAME": run.name, **os.environ,
            "PYTHONUNBUFFERED": "1", "VTL_RUN_DIR": str(run.run_dir), "VTL_SWEEP": sweep.name}
@@ -430,8 +432,7 @@ def _append_status(run: SweepRun, rc: int, seconds: float) -> None:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "name": run.name, "exit": rc,
         "complete": run.complete, "seconds": round(seconds, 1),
     }
-    with open(run.run_dir.parent / STATUS_LOG, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    append_jsonl(run.run_dir.parent / STATUS_LOG, record)
 
 
 def clock(seconds: float) -> str:

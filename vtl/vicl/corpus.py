@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from vtl.errors import VtlError
-from vtl.records import JsonlAppender, iter_jsonl
+from vtl.records import JsonlAppender, done_keys
 from vtl.vicl.teacher_prompts import task_mentions
 
 log = logging.getLogger("vtl.vicl")
@@ -34,18 +34,9 @@ class CorpusStats:
 
 def _check_same_producer(out: Path, teacher) -> set[str]:
     """Tuple ids already described in `out`; refuses a file written by another model or prompt version."""
-    done: set[str] = set()
-    if not out.exists():
-        return done
-    for number, row in enumerate(iter_jsonl(out), start=1):
-        if row.get("model") != teacher.model or row.get("prompt_version") != teacher.prompt_version:
-            raise ValueError(
-                f"{out}: line {number} was written by model {row.get('model')!r} with prompt "
-                f"{row.get('prompt_version')!r}, not {teacher.model!r}/{teacher.prompt_version!r}; "
-                f"write this teacher's corpus to another --out"
-            )
-        done.add(row["tuple_id"])
-    return done
+    return done_keys(out, "tuple_id", same={"model": teacher.model, "prompt_version": teacher.prompt_version},
+                     who=lambda r: f"model {r.get('model')!r} with prompt {r.get('prompt_version')!r}",
+                     hint="write this teacher's corpus to another --out")
 
 
 def build_corpus(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from vtl.errors import VtlError
-from vtl.records import JsonlAppender, iter_jsonl
+from vtl.records import JsonlAppender, done_keys
 from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
 
 log = logging.getLogger("vtl.vicl")
@@ -66,18 +66,10 @@ def load_student(path: str | Path, *, base_model: str | None = None, device: str
 
 def _described_before(out: Path, student: Student) -> set[str]:
     """Tuple ids already in `out`; refuses a file written by a teacher, another student or another prompt."""
-    done: set[str] = set()
-    if not out.exists():
-        return done
-    student_path = str(student.path.resolve())
-    for number, row in enumerate(iter_jsonl(out), start=1):
-        if (row.get("source"), row.get("student"), row.get("prompt_version")) != (
-                "student", student_path, STUDENT_PROMPT_VERSION):
-            raise ValueError(f"{out}: line {number} was written by {row.get('source')!r} "
-                             f"{row.get('student') or row.get('model')!r} with prompt {row.get('prompt_version')!r}, "
-                             f"not student {student_path!r}; write these descriptions to another --out")
-        done.add(row["tuple_id"])
-    return done
+    producer = {"source": "student", "student": str(student.path.resolve()), "prompt_version": STUDENT_PROMPT_VERSION}
+    return done_keys(out, "tuple_id", same=producer, hint="write these descriptions to another --out",
+                     who=lambda r: f"{r.get('source')!r} {r.get('student') or r.get('model')!r} with prompt "
+                                   f"{r.get('prompt_version')!r}")
 
 
 def describe_tuples(

@@ -27,7 +27,6 @@ Config (YAML; paths relative to the working directory):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -39,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from vtl.records import JsonlAppender, done_keys, guard_run_settings, numbered_records, read_jsonl
 from vtl.vicl.generators import Generator
 from vtl.vicl.judge import JudgeBackend
 
@@ -155,19 +155,9 @@ def read_descriptions(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise FileNotFoundError(f"descriptions file {path} does not exist (run `vtl vicl describe` first)")
     out = {}
-    lines = path.read_text().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):
-                log.warning("%s:%d: ignoring a partly written last line", path, lineno)
-                continue
-            raise ValueError(f"{path}:{lineno}: not valid JSON") from None
+    for lineno, row in numbered_records(path):
         if not isinstance(row.get("tuple_id"), str) or not isinstance(row.get("text"), str):
-            raise ValueError(f"{path}:{lineno}: needs string fields 'tuple_id' and 'text'")
+            raise ValueError(f"{path}: line {lineno}: needs string fields 'tuple_id' and 'text'")
         out[row["tuple_id"]] = row["text"]
     return out
 
@@ -185,42 +175,8 @@ def item_key(tuple_id: str, arm: str) -> str:
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a results.jsonl; a partly written last line (a kill mid-write) is ignored."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    lines = path.read_text().splitlines()
-    out = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if lineno == len(lines):
-                continue
-            raise ValueError(f"{path}:{lineno}: not valid JSON; the results file was edited by hand?") from None
-    return out
-
-
-def _drop_partial_tail(path: Path) -> None:
-    """Cut a partly written last line so the next append starts on a fresh line."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return
-    keep = data[: data.rfind(b"\n") + 1]
-    log.warning("%s: dropping a partly written last line (%d bytes) from an interrupted run", path,
-                len(data) - len(keep))
-    with open(path, "r+b") as fh:
-        fh.truncate(len(keep))
-
-
-def _append(fh, record: dict[str, Any]) -> None:
-    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+    """Records of a results.jsonl (none when it does not exist yet); a torn last line is ignored."""
+    return read_jsonl(path, missing_ok=True)
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
@@ -229,24 +185,18 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _merge_arms(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The config recorded for a run dir: this run's over earlier runs', with every arm either ran."""
+    merged = {**before, **{k: v for k, v in now.items() if v is not None}}
+    merged["arms"] = sorted(set(before.get("arms", [])) | set(now["arms"]), key=ARMS.index)
+    return merged
+
+
 def _check_run_dir(out: Path, config: InferConfig) -> None:
-    """Refuse to mix two different runs in one directory; record the config (merged over earlier runs')."""
-    ident = {k: v for k, v in asdict(config).items() if k in RUN_IDENTITY}
-    path = out / CONFIG_FILE
-    merged = asdict(config)
-    if path.is_file():
-        before = json.loads(path.read_text())
-        # A field unset on either side is not compared: e.g. the teacher arm added later, or left out of a rerun.
-        changed = [k for k in RUN_IDENTITY
-                   if before.get(k) is not None and ident.get(k) is not None and before.get(k) != ident.get(k)]
-        if changed:
-            raise ValueError(
-                f"{out} holds a run with a different {', '.join(changed)} (see {path}); "
-                "choose a new `out:` (or --out) for a different run"
-            )
-        merged = {**before, **{k: v for k, v in merged.items() if v is not None}}
-        merged["arms"] = sorted(set(before.get("arms", [])) | set(config.arms), key=ARMS.index)
-    path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    """Refuse to mix two different runs in one directory; record the config (merged over earlier runs').
+    A field unset on either side is not compared: e.g. the teacher arm added later, or left out of a rerun."""
+    guard_run_settings(out / CONFIG_FILE, asdict(config), keys=RUN_IDENTITY, skip_none=True, merge=_merge_arms,
+                       what="an infer run", hint="choose a new `out:` (or --out) for a different run")
 
 
 # --- one query ----------------------------------------------------------------------------------------------------
@@ -322,7 +272,7 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
                 "describe the same tuples file (`vtl vicl describe` / `vtl vicl corpus --split eval`)"
             )
     results_path = out / RESULTS_FILE
-    done = {r["key"] for r in read_results(results_path) if r.get("status") != "error"}
+    done = done_keys(results_path, "key", where=lambda r: r.get("status") != "error")
     todo = [(it, arm) for it in items for arm in config.arms if item_key(it["id"], arm) not in done]
     total = len(items) * len(config.arms)
     generator = scorer = None
@@ -334,7 +284,6 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     if not todo:
         log.info("all %d items of %s are done", total, results_path)
         return results_path
-    _drop_partial_tail(results_path)
     workers = config.concurrency
     if workers > 1 and not (generator.concurrent and (scorer is None or scorer.backend.concurrent)):
         log.info("generator %s / judge run one query at a time (local compute); concurrency %d -> 1",
@@ -343,7 +292,7 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
 
     bar = tqdm(total=total, initial=total - len(todo), desc="vicl infer", unit="query", disable=not progress)
     n_failed = 0
-    with open(results_path, "a", encoding="utf-8") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
+    with JsonlAppender(results_path) as sink, ThreadPoolExecutor(max_workers=workers) as pool:
         pending: set[Future] = set()
         queue = iter(todo)
         try:
@@ -361,7 +310,7 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     record = fut.result()
-                    _append(fh, record)
+                    sink.append(record)
                     n_failed += record["status"] != "ok"
                     bar.update(1)
                     bar.set_postfix_str(f"{record['pair']} {record['arm']} psnr={record['psnr'] or 0:.2f}")
