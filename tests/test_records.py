@@ -50,7 +50,7 @@ def test_a_complete_last_record_without_newline_is_kept(tmp_path):
 def test_a_bad_line_elsewhere_names_file_and_line(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(_lines({"k": 1}) + "\n" + "not json\n" + _lines({"k": 2}))
-    with pytest.raises(RecordError, match=rf"{path}: line 3: not valid JSON") as info:
+    with pytest.raises(RecordError, match=rf"{path}: line 3: invalid JSON") as info:
         read_jsonl(path)
     assert isinstance(info.value, VtlError)
     path.write_text(_lines({"k": 1}) + "[1, 2]\n")
@@ -115,7 +115,8 @@ def test_guard_writes_then_refuses_other_settings(tmp_path):
     assert guard_run_settings(settings, {"k": 10, "seed": 0, "arms": ("a",)}) is None
     assert json.loads(settings.read_text()) == {"k": 10, "seed": 0, "arms": ["a"]}
     assert guard_run_settings(settings, {"k": 10, "seed": 0, "arms": ["a"]}) == {"k": 10, "seed": 0, "arms": ["a"]}
-    with pytest.raises(RunSettingsError, match=r"holds tuples made with a different k, seed \(k: 10 then, 5 now"):
+    message = r"holds tuples made with a different k, seed: k 10 then, 5 now; seed 0 then, 1 now \(settings k, seed"
+    with pytest.raises(RunSettingsError, match=message):
         guard_run_settings(settings, {"k": 5, "seed": 1, "arms": ["a"]}, what="tuples")
     assert json.loads(settings.read_text())["k"] == 10  # a refused run changes nothing
 

@@ -49,7 +49,7 @@ class Line:
 
     number: int  # 1-based line number in the file
     record: Record | None
-    error: str | None  # "not valid JSON (...)" or "not a JSON object (...)"; None for a record
+    error: str | None  # "invalid JSON (...)" or "not a JSON object (...)"; None for a record
     torn: bool = False  # the unparsable last line of an interrupted write
 
     def where(self, path: str | Path) -> str:
@@ -61,7 +61,7 @@ def _parse(number: int, raw: bytes, last_without_newline: bool) -> Line:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        return Line(number, None, f"not valid JSON ({message})", torn=last_without_newline)
+        return Line(number, None, f"invalid JSON ({message})", torn=last_without_newline)
     if not isinstance(value, dict):
         return Line(number, None, f"not a JSON object (a {type(value).__name__})", torn=last_without_newline)
     return Line(number, value, None)
@@ -365,9 +365,10 @@ def guard_run_settings(
             raise RunSettingsError(f"{path}: expected a JSON object of settings; delete it or use another directory")
         changed = differing_keys(before, now, keys=keys, skip_none=skip_none)
         if changed:
-            detail = ", ".join(f"{k}: {before.get(k)!r} then, {now.get(k)!r} now" for k in changed)
-            raise RunSettingsError(f"{path.parent} holds {what} made with a different {', '.join(changed)} ({detail}; "
-                                   f"see {path}); {hint}")
+            detail = "; ".join(f"{k} {before.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+            names = ", ".join(changed)
+            raise RunSettingsError(f"{path.parent} holds {what} made with a different {names}: {detail} "
+                                   f"(settings {names} differ from {path}); {hint}")
     if write:
         write_json_atomic(path, merge(before, now) if (merge is not None and before is not None) else now)
     return before

@@ -9,7 +9,6 @@ line and field, so the analysis goes as far as the data allows; the notes are re
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from vtl.errors import VtlError
+from vtl.records import scan_jsonl
 from vtl.tasks import TRANSFER_TASKS, UnknownTaskError, canonical
 
 CSV_COLUMNS = ("seed", "ft_task", "task", "perfection_gap_factor")
@@ -165,19 +165,13 @@ def read_transfer_jsonl(path: Path, label: str | None, notes: list[str]) -> pd.D
     cache: dict = {}
     rows, bad_json, bad_field, bad_task, undefined, unseeded = [], [], [], [], [], []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = list(scan_jsonl(path))  # a torn last line (a run writing right now) is left out
+    except OSError as exc:
         raise AnalysisInputError(f"{path}: cannot read ({exc})") from exc
-    for line_no, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as exc:
-            bad_json.append(f"line {line_no} ({exc.msg})")
-            continue
-        if not isinstance(rec, dict):
-            bad_json.append(f"line {line_no} (not a JSON object)")
+    for line in lines:
+        line_no, rec = line.number, line.record
+        if rec is None:
+            bad_json.append(f"line {line_no} ({line.error})")
             continue
         absent = [k for k in ("source_task", "target") if rec.get(k) is None]
         if absent:

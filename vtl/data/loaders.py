@@ -15,7 +15,6 @@ per row is the exception: with `tasks=None` it yields the transfer tasks it cont
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 from vtl.data.sample import BlinkSample
 from vtl.data.validate import DataError, check_unique, to_sample
 from vtl.home import SYNTH_SUITE
+from vtl.records import scan_jsonl
 from vtl.tasks import REGISTRY, TRANSFER_TASKS, Task, UnknownTaskError, get_task, resolve_tasks
 
 log = logging.getLogger("vtl.data")
@@ -172,21 +172,15 @@ def _read_task_tagged_file(file: Path, wanted: list[str] | None) -> tuple[dict[s
 
 
 def _jsonl_rows(file: Path) -> tuple[list[tuple[str, dict]], list[DataError]]:
+    """(position, row) of a user's JSONL file, and its bad lines as errors (the last line is no torn write here)."""
     rows: list[tuple[str, dict]] = []
     errors: list[DataError] = []
-    with file.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(DataError(str(file), f"at line {lineno}", None, f"invalid JSON: {exc}", "fix the line"))
-                continue
-            if not isinstance(row, dict):
-                errors.append(DataError(str(file), f"at line {lineno}", None, "not a JSON object", "one object a line"))
-                continue
-            rows.append((f"line {lineno}", row))
+    for line in scan_jsonl(file, torn_tail="report"):
+        if line.record is None:
+            fix = "fix the line" if line.error.startswith("invalid JSON") else "one object a line"
+            errors.append(DataError(str(file), f"at line {line.number}", None, line.error, fix))
+        else:
+            rows.append((f"line {line.number}", line.record))
     return rows, errors
 
 

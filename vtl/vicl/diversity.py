@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from vtl.errors import VtlError
-from vtl.records import JsonlAppender, iter_jsonl
+from vtl.records import numbered_records, write_jsonl
 
 log = logging.getLogger("vtl.vicl")
 
@@ -281,7 +281,7 @@ def filter_corpus(
     t0 = time.perf_counter()
     rows: list[dict] = []
     for path in corpus:
-        for number, row in enumerate(iter_jsonl(path), start=1):
+        for number, row in numbered_records(path):
             for field in ("tuple_id", "pair", "text"):
                 if not isinstance(row.get(field), str) or not row[field].strip():
                     raise ValueError(f"{path}: line {number} has no usable {field!r} (a corpus line needs "
@@ -309,12 +309,7 @@ def filter_corpus(
         kept_texts = [rows[i]["text"] for i in chosen]
         reports.append(PairReport(pair, diversity_stats(unit, texts, dup_threshold),
                                   diversity_stats(embeddings[chosen], kept_texts, dup_threshold)))
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with JsonlAppender(tmp, fsync=False) as sink:
-        for i in sorted(keep):
-            sink.append(rows[i])
-    tmp.replace(out)
+    write_jsonl(out, (rows[i] for i in sorted(keep)))
     report = {
         "corpus": [str(p) for p in corpus], "out": str(out), "per_pair": per_pair, "dup_threshold": dup_threshold,
         "dropped_naming_a_task": 0 if keep_named else len(named), "precision": resolve_precision(precision),

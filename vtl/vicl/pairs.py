@@ -14,7 +14,6 @@ The run is resumable: tuples already in tuples.jsonl are skipped, each line land
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vtl.errors import VtlError
-from vtl.records import JsonlAppender, done_keys, iter_jsonl
+from vtl.records import JsonlAppender, done_keys, guard_run_settings, iter_jsonl, numbered_records
 from vtl.vicl.lowlevel import LABELS, pair_label, resolve_pairs, task_id
 
 log = logging.getLogger("vtl.vicl")
@@ -94,7 +93,7 @@ def load_tuples(path: str | Path, split: str | None = None, pairs: list[str] | N
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     wanted = {pair_label(*p) for p in resolve_pairs(pairs)} if pairs else None
     out: list[VICLTuple] = []
-    for number, row in enumerate(iter_jsonl(path), start=1):
+    for number, row in numbered_records(path):
         missing = [k for k in REQUIRED_FIELDS if k not in row]
         if missing:
             raise ValueError(f"{path}: line {number} (id {row.get('id', '?')}) lacks field(s) {missing}")
@@ -229,15 +228,8 @@ def write_tuples(
         "pairs": [pair_label(a, b) for a, b in ordered], "n_train": n_train, "n_eval": n_eval, "seed": seed,
         "image_size": image_size, "real_root": str(Path(real_root).resolve()) if real_root else None,
     }
-    manifest = out_dir / "pairs.json"
-    if manifest.exists():
-        previous = json.loads(manifest.read_text())
-        if previous != settings:
-            changed = sorted(k for k in settings if previous.get(k) != settings[k])
-            raise ValueError(f"{out_dir} already holds tuples made with other settings ({', '.join(changed)} differ, "
-                             f"see {manifest}); pass another --out or the same settings to resume")
-    else:
-        manifest.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    guard_run_settings(out_dir / "pairs.json", settings, what="tuples",
+                       hint="pass another --out or the same settings to resume")
 
     real: dict[str, dict[str, list[RealPair]]] = {}
     if real_root:

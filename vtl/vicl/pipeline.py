@@ -12,7 +12,6 @@ T2T-VICL's findings. The report says so, and counts the judge's unparseable answ
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import yaml
 
 from vtl.errors import VtlError
 from vtl.home import CONFIGS_DIR
+from vtl.records import done_keys, guard_run_settings, write_json_atomic
 
 log = logging.getLogger("vtl.vicl")
 
@@ -88,12 +88,10 @@ def run_pipeline(
     stamp = pairs_dir / ".pipeline.json"
 
     steps.start(f"pairs -> {tuples}")
-    if stamp.is_file() and json.loads(stamp.read_text()) != settings:
-        raise ValueError(f"{out} was built with other settings ({stamp}): use a new --out")
-    if not stamp.is_file():
+    if guard_run_settings(stamp, settings, write=False, what="tuples", hint="use a new --out") is None:
         write_tuples(pairs_dir, pairs=pairs, n_train=n_train, n_eval=n_eval, seed=seed, image_size=image_size,
                      progress=progress)
-        stamp.write_text(json.dumps(settings) + "\n")
+        write_json_atomic(stamp, settings)  # only once the tuples are complete
 
     corpus_dir = out / "corpus"
     corpus_dir.mkdir(exist_ok=True)
@@ -112,11 +110,10 @@ def run_pipeline(
     steps.start(f"tiny student fit -> {export}")
     fit_stamp = student_dir / ".pipeline.json"
     fit_settings = {"epochs": epochs, "student_config": str(Path(student_config).resolve())}
-    if fit_stamp.is_file() and json.loads(fit_stamp.read_text()) != fit_settings:
-        raise ValueError(f"{export} was fitted with other --epochs/--student-config ({fit_stamp}): use a new --out")
-    if not (export / "student.json").is_file():
-        student_dir.mkdir(exist_ok=True)
-        fit_stamp.write_text(json.dumps(fit_settings) + "\n")
+    fitted = (export / "student.json").is_file()
+    guard_run_settings(fit_stamp, fit_settings, write=not fitted, hint="use a new --out",
+                       what="a student (fitted with other --epochs/--student-config)")
+    if not fitted:
         config = fit_config(Path(student_config), student_dir, tuples, filtered, corpus_dir / "teacher_eval.jsonl",
                             epochs)
         config_path = out / "student_fit.yaml"
@@ -157,8 +154,7 @@ def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) ->
 
     wanted = {t.id for t in load_tuples(tuples, split="eval")}
     if descriptions.is_file():
-        have = {json.loads(line)["tuple_id"] for line in descriptions.read_text().splitlines() if line.strip()}
-        if wanted <= have:
+        if wanted <= done_keys(descriptions, "tuple_id"):
             return
     describe_tuples(load_student(export), tuples, descriptions, split="eval", progress=progress)
 

@@ -69,7 +69,7 @@ class DistillDataset(Dataset):
 def join_records(tuples_path: str | Path, corpus_path: str | Path, split: str | None,
                  pairs: list[str] | None = None, limit: int | None = None) -> list[DistillRecord]:
     """Corpus lines joined with their tuples (by tuple_id); lines for unknown or other-split tuples are errors/skips."""
-    from vtl.records import iter_jsonl
+    from vtl.records import numbered_records
     from vtl.vicl.pairs import load_tuples
 
     tuples = {t.id: t for t in load_tuples(tuples_path, pairs=pairs)}
@@ -78,7 +78,7 @@ def join_records(tuples_path: str | Path, corpus_path: str | Path, split: str | 
         raise FileNotFoundError(f"corpus {corpus_path} does not exist: write it with `vtl vicl corpus` "
                                 f"(and `vtl vicl filter`), or set build: in the data config")
     records: list[DistillRecord] = []
-    for number, row in enumerate(iter_jsonl(corpus_path), start=1):
+    for number, row in numbered_records(corpus_path):
         tid, text = row.get("tuple_id"), row.get("text")
         if not isinstance(tid, str) or not isinstance(text, str) or not text.strip():
             raise ValueError(f"{corpus_path}: line {number} needs string fields 'tuple_id' and 'text'")
