@@ -8,7 +8,6 @@ Keys are read by wandb from the environment only; this module never stores or pa
 
 from __future__ import annotations
 
-import json
 import netrc
 import os
 import socket
@@ -21,6 +20,7 @@ import yaml
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
+from vtl.records import scan_jsonl
 from vtl.tasks import REGISTRY
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -219,12 +219,11 @@ class WandbLogger(_LightningWandbLogger):
         out: dict[str, float] = {}
         if not path.is_file():
             return out
-        for line in path.read_text().splitlines():
+        for line in scan_jsonl(path):  # a torn last line is left out; other bad lines are the analysis' to report
             try:
-                record = json.loads(line)
-                out[record["target"]] = float(record["zero_shot_accuracy"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line from a crash
+                out[line.record["target"]] = float(line.record["zero_shot_accuracy"])
+            except (KeyError, TypeError, ValueError):
+                continue
         return out
 
 
