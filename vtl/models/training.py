@@ -11,6 +11,21 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vtl.errors import VtlError
+
+
+class NonFiniteLossError(VtlError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def check_finite_loss(loss: torch.Tensor, *, step: int, epoch: int, batch_idx: int, name: str = "training loss",
+                      hint: str = "lower --model.lr, raise --model.warmup_steps, or check the data") -> None:
+    """Stop training with a NonFiniteLossError that says where, once the loss is NaN or infinite."""
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(
+            f"{name} is {loss.item()} at global step {step} (epoch {epoch}, batch {batch_idx}); {hint}"
+        )
+
 
 def assistant_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """Token-mean cross-entropy over the assistant span only (labels are -100 elsewhere), computed in fp32."""

@@ -1,9 +1,9 @@
 """The fine-tuning LightningModule: (Q)LoRA or full fine-tuning of a Qwen2.5-VL on multiple-choice questions.
 
-A thin Lightning layer over plain pieces: `load_model` (vtl.models.loading), `apply_lora`/`prepare_quantized_model`
-(vtl.models.lora), `ChatCollator` (vtl.models.chat) and `score_multiple_choice` (vtl.models.scoring). Training
-batches arrive as lists of `BlinkSample` and are collated here, where the processor lives; validation batches stay
-lists and are scored, so `validation_step` returns predictions for the cross-task PGF callback.
+A thin Lightning layer over plain pieces: `build_trainable_vlm` (vtl.models.trainable), `ChatCollator`
+(vtl.models.chat) and `score_multiple_choice` (vtl.models.scoring). Training batches arrive as lists of
+`BlinkSample` and are collated here, where the processor lives; validation batches stay lists and are scored, so
+`validation_step` returns predictions for the cross-task PGF callback.
 """
 
 from __future__ import annotations
@@ -17,23 +17,23 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
-from vtl.errors import VtlError
 from vtl.home import TINY_MODEL
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
+from vtl.models.trainable import check_trainable_options
 from vtl.models.training import (
+    NonFiniteLossError,
     adamw_warmup_cosine,
     assistant_loss,
+    check_finite_loss,
     check_trainable_present,
     keep_trainable,
     save_pretrained_atomic,
 )
 
+__all__ = ["NonFiniteLossError", "ScoringMode", "TransferFineTuner"]
+
 ScoringMode = Literal["likelihood", "generate"]
-
-
-class NonFiniteLossError(VtlError, FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 class TransferFineTuner(LightningModule):
@@ -82,8 +82,7 @@ class TransferFineTuner(LightningModule):
             raise ValueError(f"--model.lr must be > 0, got {lr}")
         if warmup_steps < 0:
             raise ValueError(f"--model.warmup_steps must be >= 0, got {warmup_steps}")
-        if quantization is not None and lora is None:
-            raise ValueError("4-bit weights cannot be fully fine-tuned: set --model.lora (QLoRA) or drop quantization")
+        check_trainable_options(quantization, lora)
         self.save_hyperparameters()
         self.model_name = model
         self.quantization = quantization
@@ -100,32 +99,14 @@ class TransferFineTuner(LightningModule):
         if self.model is not None:
             return
         from vtl.models.chat import ChatCollator
-        from vtl.models.loading import load_model
-        from vtl.models.lora import apply_lora, disable_kv_cache, prepare_quantized_model
+        from vtl.models.trainable import build_trainable_vlm
 
-        device = self._target_device()
-        on_gpu = device.type == "cuda"
-        # LoRA keeps the frozen base in bf16 on GPU; full fine-tuning keeps fp32 master weights (autocast computes).
-        dtype = torch.bfloat16 if on_gpu and self.lora is not None else torch.float32
         hp = self.hparams
-        model, processor = load_model(
-            self.model_name,
-            quantization=self.quantization,
-            dtype=dtype,
-            min_pixels=hp.min_pixels,
-            max_pixels=hp.max_pixels,
-            device_map={"": str(device)} if on_gpu else None,
-            attn_implementation=hp.attn_implementation,
+        model, processor = build_trainable_vlm(
+            self.model_name, device=self._target_device(), quantization=self.quantization, lora=self.lora,
+            gradient_checkpointing=hp.gradient_checkpointing, train_vision=hp.train_vision,
+            min_pixels=hp.min_pixels, max_pixels=hp.max_pixels, attn_implementation=hp.attn_implementation,
         )
-        if self.lora is not None:
-            prepare_quantized_model(model, hp.gradient_checkpointing)
-            model = apply_lora(model, self.lora)
-        else:
-            _unfreeze_for_full_finetuning(model, train_vision=hp.train_vision)
-            if hp.gradient_checkpointing:
-                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            disable_kv_cache(model)
-        model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes as they are
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         rank_zero_info(f"vtl: {self.model_name}: {trainable:,} trainable parameters")
         self.model = model
@@ -190,11 +171,7 @@ class TransferFineTuner(LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self._answer_loss(batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
-                f"batch {batch_idx}); lower --model.lr, raise --model.warmup_steps, or check the data"
-            )
+        check_finite_loss(loss, step=self.global_step, epoch=self.current_epoch, batch_idx=batch_idx)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
@@ -231,7 +208,3 @@ class TransferFineTuner(LightningModule):
         """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""
         return save_pretrained_atomic(self.model, self.processor, directory)
 
-
-def _unfreeze_for_full_finetuning(model: torch.nn.Module, *, train_vision: bool) -> None:
-    for name, param in model.named_parameters():
-        param.requires_grad_(train_vision or ".visual." not in f".{name}")

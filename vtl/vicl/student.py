@@ -1,10 +1,11 @@
 """The student distillation LightningModule: a small Qwen2.5-VL learns to write the teacher's description from
 (A_in, A_out, B_in) alone, with cross-entropy on the assistant span (the prompt and images carry no loss).
 
-Thin over plain pieces: `load_model`, `apply_lora`/`prepare_quantized_model`, `ChatCollator`. Logs `train/loss` and
-`val/loss`; after each validation epoch it generates descriptions for a few validation examples and appends them to
-`<run dir>/samples.jsonl` (rank zero). At the end of training the student is exported to `<run dir>/student`
-(the LoRA adapter, or the full model, plus the processor and student.json) for `vtl vicl describe`.
+Thin over plain pieces: `build_trainable_vlm` (the builder the transfer study uses too), `ChatCollator`. Logs
+`train/loss` and `val/loss`; after each validation epoch it generates descriptions for a few validation examples
+and appends them to `<run dir>/samples.jsonl` (rank zero). At the end of training the student is exported to
+`<run dir>/student` (the LoRA adapter, or the full model, plus the processor and student.json) for
+`vtl vicl describe`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from lightning.pytorch.utilities import rank_zero_info
 from vtl.home import TINY_MODEL
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
+from vtl.models.trainable import check_trainable_options
 from vtl.models.training import (
     adamw_warmup_cosine,
     assistant_loss,
+    check_finite_loss,
     check_trainable_present,
     keep_trainable,
     save_pretrained_atomic,
 )
+from vtl.records import append_jsonl
 
 EXPORT_DIR = "student"
 EXPORT_META = "student.json"
+SAMPLES_LOG = "samples.jsonl"
 
 
 class StudentDistiller(LightningModule):
@@ -74,8 +79,7 @@ class StudentDistiller(LightningModule):
             resolve_model_source(model)  # a missing local path fails before any data is built
         if lr <= 0:
             raise ValueError(f"--model.lr must be > 0, got {lr}")
-        if quantization is not None and lora is None:
-            raise ValueError("4-bit weights cannot be fully fine-tuned: set --model.lora (QLoRA) or drop quantization")
+        check_trainable_options(quantization, lora)
         if n_samples < 0:
             raise ValueError(f"--model.n_samples must be >= 0, got {n_samples}")
         self.save_hyperparameters()
@@ -93,27 +97,15 @@ class StudentDistiller(LightningModule):
         if self.model is not None:
             return
         from vtl.models.chat import ChatCollator
-        from vtl.models.loading import load_model
-        from vtl.models.lora import apply_lora, prepare_quantized_model
+        from vtl.models.trainable import build_trainable_vlm
 
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        on_gpu = device.type == "cuda"
-        dtype = torch.bfloat16 if on_gpu and self.lora is not None else torch.float32
         hp = self.hparams
-        model, processor = load_model(
-            self.model_name, quantization=self.quantization, dtype=dtype, min_pixels=hp.min_pixels,
-            max_pixels=hp.max_pixels, device_map={"": device} if on_gpu else None,
+        model, processor = build_trainable_vlm(
+            self.model_name, device=device, quantization=self.quantization, lora=self.lora,
+            gradient_checkpointing=hp.gradient_checkpointing, min_pixels=hp.min_pixels, max_pixels=hp.max_pixels,
             attn_implementation=hp.attn_implementation,
         )
-        if self.lora is not None:
-            prepare_quantized_model(model, hp.gradient_checkpointing)
-            model = apply_lora(model, self.lora)
-        else:
-            for name, param in model.named_parameters():  # full fine-tuning of the language side
-                param.requires_grad_(".visual." not in f".{name}")
-            if hp.gradient_checkpointing:
-                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.config.use_cache = False
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         rank_zero_info(f"vtl: student {self.model_name}: {trainable:,} trainable parameters")
         self.model, self.processor = model, processor
@@ -133,8 +125,8 @@ class StudentDistiller(LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.description_loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"student loss is {loss.item()} at step {self.global_step}; lower --model.lr")
+        check_finite_loss(loss, step=self.global_step, epoch=self.current_epoch, batch_idx=batch_idx,
+                          name="student loss", hint="lower --model.lr or raise --model.warmup_steps")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
@@ -150,12 +142,9 @@ class StudentDistiller(LightningModule):
         if self.trainer.sanity_checking or not self._val_examples or not self.trainer.is_global_zero:
             return
         texts = self.generate_descriptions(self._val_examples)
-        path = Path(self.trainer.default_root_dir) / "samples.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            for example, text in zip(self._val_examples, texts, strict=True):
-                f.write(json.dumps({"epoch": self.current_epoch, "step": self.global_step, "generated": text,
-                                    "teacher": example.answer}, ensure_ascii=False) + "\n")
+        append_jsonl(Path(self.trainer.default_root_dir) / SAMPLES_LOG, *(
+            {"epoch": self.current_epoch, "step": self.global_step, "generated": text, "teacher": example.answer}
+            for example, text in zip(self._val_examples, texts, strict=True)))
         rank_zero_info(f"vtl: sample (epoch {self.current_epoch}): {texts[0][:200]!r}")
         for logger in self.loggers:  # W&B shows the samples as a table
             log_text = getattr(logger, "log_text", None)
