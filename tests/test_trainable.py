@@ -1,4 +1,4 @@
-"""The one trainable-VLM builder: train mode, checkpointing, KV cache and trainable tensors, in both LightningModules."""
+"""The one trainable-VLM builder: train mode, checkpointing, KV cache, trainable tensors, in both LightningModules."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Shared google-genai helpers: a client whose key comes only from the environment, and one retry policy.
 
-The SDK's own retry is switched off (`HttpRetryOptions(attempts=1)`), so `with_retries` is the only retry layer:
+The SDK's own retry is switched off (`HttpRetryOptions(attempts=1)`), so `with_retries` (tenacity, with our
+classification of retryable errors and equal-jitter backoff) is the only retry layer:
 a 429 costs `max_attempts` requests at most, never `max_attempts` × the SDK's five. The key is never logged,
 stored or put in an error message; errors name the environment variable instead.
 """
@@ -107,22 +108,74 @@ def with_retries(
 ) -> T:
     """Run `call()`; on a retryable failure (an HTTP status in `retry_on`, or an exception class in it) wait
     `backoff_delay` and try again, up to `max_attempts` calls in all. The last error is re-raised unchanged.
-    `sleep` and `rng` are injectable so tests run without waiting."""
+    `sleep` and `rng` are injectable so tests run without waiting. The retry loop is tenacity's."""
+    import tenacity
+
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-    for attempt in range(1, max_attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - classified just below, re-raised if not retryable
-            if attempt == max_attempts or not is_retryable(exc, retry_on):
-                raise
-            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay, rng=rng)
-            log.warning(
-                "%s failed (%s), attempt %d/%d; retrying in %.1fs",
-                describe, status_code(exc) or type(exc).__name__, attempt, max_attempts, delay,
-            )
-            sleep(delay)
-    raise AssertionError("unreachable")
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return backoff_delay(state.attempt_number, base_delay=base_delay, max_delay=max_delay, rng=rng)
+
+    def warn(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception()
+        log.warning("%s failed (%s), attempt %d/%d; retrying in %.1fs", describe,
+                    status_code(exc) or type(exc).__name__, state.attempt_number, max_attempts,
+                    state.next_action.sleep if state.next_action else 0.0)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max_attempts),
+        retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, retry_on)),
+        wait=wait, sleep=sleep, before_sleep=warn, reraise=True,
+    )
+    return retrying(call)
+
+
+class GeminiClient:
+    """One Gemini model behind a client (key from the environment only) and the one retry policy.
+
+    The teacher, the judge and the image generator each hold one, so their clients and retries cannot drift.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key_env: str = "GEMINI_API_KEY",
+        base_url: str | None = None,
+        timeout_s: float = 60,
+        max_attempts: int = 5,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        sleep: Callable[[float], None] | None = None,
+    ):
+        """
+        Args:
+            model: the Gemini model name (e.g. gemini-2.5-flash).
+            api_key_env: environment variable holding the API key.
+            base_url: API endpoint override (a proxy, or a local server).
+            timeout_s: seconds per HTTP request.
+            max_attempts: calls per request in all, retries included (429, 5xx, timeouts are retried).
+            base_delay: first backoff delay in seconds; doubles per retry.
+            max_delay: cap on one backoff delay in seconds.
+            sleep: the wait between attempts (tests pass a no-op); default time.sleep.
+        """
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        self.model = model
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep or time.sleep
+        self.client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
+
+    def generate(self, contents: list[Any], config: Any = None, *, describe: str = "Gemini request") -> Any:
+        """`generate_content` on this model, retried by the policy; the last error is re-raised unchanged."""
+        return with_retries(
+            lambda: self.client.models.generate_content(model=self.model, contents=contents, config=config),
+            max_attempts=self.max_attempts, base_delay=self.base_delay, max_delay=self.max_delay, sleep=self.sleep,
+            describe=describe,
+        )
 
 
 # --- request and response helpers -----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class GeminiImageGenerator(Generator):
     """Gemini image generation (e.g. "gemini-2.5-flash-image") through google-genai.
 
     One request per candidate (image models return one image per call); each request is retried on 429/5xx and
-    timeouts by `vtl.vicl.gemini.with_retries`. The key comes from the environment variable `api_key_env` only.
+    timeouts by `vtl.vicl.gemini.GeminiClient`. The key comes from the environment variable `api_key_env` only.
     """
 
     concurrent = True
@@ -73,12 +73,12 @@ class GeminiImageGenerator(Generator):
         temperature: float | None = None,
         response_modalities: Sequence[str] = ("TEXT", "IMAGE"),
     ):
-        from vtl.vicl.gemini import make_client
+        from vtl.vicl.gemini import GeminiClient
 
         self.model = model
         self.name = f"gemini:{model}"
-        self.client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
-        self.retry = {"max_attempts": max_attempts, "base_delay": base_delay, "max_delay": max_delay}
+        self.gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
+                                   max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay)
         self.temperature = temperature
         self.response_modalities = list(response_modalities)
 
@@ -95,13 +95,10 @@ class GeminiImageGenerator(Generator):
         return [self._one(contents, config, i) for i in range(k)]
 
     def _one(self, contents, config, index: int) -> Candidate | Failure:
-        from vtl.vicl.gemini import block_reason, is_retryable, response_images, response_text, with_retries
-
-        def call():
-            return self.client.models.generate_content(model=self.model, contents=contents, config=config)
+        from vtl.vicl.gemini import block_reason, is_retryable, response_images, response_text
 
         try:
-            response = with_retries(call, describe=f"{self.name} candidate {index}", **self.retry)
+            response = self.gemini.generate(contents, config, describe=f"{self.name} candidate {index}")
         except Exception as exc:  # noqa: BLE001 - transient errors become failures, others propagate
             if not is_retryable(exc):
                 raise

@@ -171,32 +171,28 @@ class VieScorer:
 
 
 class GeminiJudge(JudgeBackend):
-    """A Gemini text model as the judge (e.g. "gemini-2.5-flash"); retries 429/5xx/timeouts via with_retries."""
+    """A Gemini text model as the judge (e.g. "gemini-2.5-flash"); retries 429/5xx/timeouts (`GeminiClient`)."""
 
     concurrent = True
 
     def __init__(self, model: str = "gemini-2.5-flash", *, api_key_env: str = "GEMINI_API_KEY",
                  base_url: str | None = None, timeout_s: float = 60, max_attempts: int = 5, base_delay: float = 1.0,
                  max_delay: float = 30.0):
-        from vtl.vicl.gemini import make_client
+        from vtl.vicl.gemini import GeminiClient
 
         self.model = model
         self.name = f"gemini:{model}"
-        self.client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
-        self.retry = {"max_attempts": max_attempts, "base_delay": base_delay, "max_delay": max_delay}
+        self.gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
+                                   max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay)
 
     def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
         from google.genai import types
 
-        from vtl.vicl.gemini import image_part, response_text, with_retries
+        from vtl.vicl.gemini import image_part, response_text
 
         contents = [*(image_part(im) for im in images), types.Part.from_text(text=prompt)]
         config = types.GenerateContentConfig(temperature=0.0 if attempt == 0 else 0.7)
-        response = with_retries(
-            lambda: self.client.models.generate_content(model=self.model, contents=contents, config=config),
-            describe=f"judge {self.name}", **self.retry,
-        )
-        return response_text(response)
+        return response_text(self.gemini.generate(contents, config, describe=f"judge {self.name}"))
 
 
 class QwenJudge(JudgeBackend):

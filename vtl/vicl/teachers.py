@@ -3,7 +3,7 @@
 - `AnalyticTeacher`: offline, measures the changes with numpy/scikit-image (vtl.vicl.analytic).
 - `QwenTeacher`: a local Qwen2.5-VL through transformers (e.g. Qwen/Qwen2.5-VL-32B-Instruct in 4-bit, greedy);
   the tiny offline model runs the same code path in tests.
-- `GeminiTeacher`: Gemini via google-genai, key from the environment, optional base_url, retries via with_retries.
+- `GeminiTeacher`: Gemini via google-genai (`GeminiClient`: key from the environment, optional base_url, retries).
 
 A failure for one tuple (a blocked or empty reply, retries exhausted) comes back as a `TeacherFailure` so the
 corpus builder can skip it and a rerun can try it again; it never aborts the run.
@@ -137,20 +137,20 @@ class GeminiTeacher(Teacher):
         timeout_s: float = 60,
         max_attempts: int = 5,
         base_delay: float = 1.0,
+        max_delay: float = 30.0,
         concurrency: int = 4,
         temperature: float = 0.0,
         sleep=None,
     ):
-        from vtl.vicl.gemini import make_client
+        from vtl.vicl.gemini import GeminiClient
 
         self.model = model
         self.batch_size = max(1, concurrency)
         self.concurrency = max(1, concurrency)
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
         self.temperature = temperature
-        self._sleep = sleep
-        self._client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
+        self._gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
+                                    max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay,
+                                    sleep=sleep)
 
     def _contents(self, t: VICLTuple) -> list:
         from vtl.vicl.gemini import image_part
@@ -166,17 +166,11 @@ class GeminiTeacher(Teacher):
     def _one(self, t: VICLTuple) -> str | TeacherFailure:
         from google.genai import types
 
-        from vtl.vicl.gemini import block_reason, is_retryable, response_text, status_code, with_retries
+        from vtl.vicl.gemini import block_reason, is_retryable, response_text, status_code
 
         config = types.GenerateContentConfig(temperature=self.temperature)
-        kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
         try:
-            response = with_retries(
-                lambda: self._client.models.generate_content(model=self.model, contents=self._contents(t),
-                                                             config=config),
-                max_attempts=self.max_attempts, base_delay=self.base_delay, describe=f"teacher call for {t.id}",
-                **kwargs,
-            )
+            response = self._gemini.generate(self._contents(t), config, describe=f"teacher call for {t.id}")
         except Exception as exc:  # noqa: BLE001 - transient: recorded per tuple, a rerun retries it
             if not is_retryable(exc) and status_code(exc) is not None:
                 # a refused request (bad key, model name, request) fails the same way for every tuple: stop now
