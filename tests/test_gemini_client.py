@@ -135,16 +135,16 @@ def test_one_client_serves_teacher_judge_and_generator_with_the_same_retry_polic
                GeminiImageGenerator("m", **retry).gemini]
     for client in clients:
         assert isinstance(client, GeminiClient)
-        assert (client.max_attempts, client.base_delay, client.max_delay) == (4, 2.0, 3.0)
+        assert (client.retry.max_attempts, client.retry.base_delay, client.retry.max_delay) == (4, 2.0, 3.0)
 
 
 def test_client_retries_capped_by_max_delay(api_key):
-    from vtl.vicl.gemini import GeminiClient
+    from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
     sleeps: list[float] = []
     with FakeGemini([error(503), error(503), error(503), reply(text_body("ok"))]) as server:
-        client = GeminiClient("gemini-test", base_url=server.base_url, base_delay=2.0, max_delay=3.0,
-                              sleep=sleeps.append)
+        client = GeminiClient("gemini-test", base_url=server.base_url,
+                              retry=RetryPolicy(base_delay=2.0, max_delay=3.0, sleep=sleeps.append))
         assert response_text(client.generate(["hi"])) == "ok"
     assert len(server.requests) == 4 and len(sleeps) == 3
     assert 1.0 <= sleeps[0] <= 2.0 and all(1.5 <= s <= 3.0 for s in sleeps[1:])

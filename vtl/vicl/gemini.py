@@ -15,6 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vtl.errors import VtlError
@@ -131,50 +132,41 @@ def with_retries(
     return retrying(call)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a Gemini request is retried: 429, 5xx and timeouts, with capped exponential backoff."""
+
+    max_attempts: int = 5  # calls per request in all, retries included
+    base_delay: float = 1.0  # first backoff delay in seconds; doubles per retry
+    max_delay: float = 30.0  # cap on one backoff delay in seconds
+    sleep: Callable[[float], None] = time.sleep  # the wait between attempts (tests pass a no-op)
+
+    def __post_init__(self):
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+    def run(self, call: Callable[[], T], describe: str = "Gemini request") -> T:
+        return with_retries(call, max_attempts=self.max_attempts, base_delay=self.base_delay,
+                            max_delay=self.max_delay, sleep=self.sleep, describe=describe)
+
+
 class GeminiClient:
-    """One Gemini model behind a client (key from the environment only) and the one retry policy.
+    """One Gemini model behind a client (key from the environment only) and one retry policy.
 
     The teacher, the judge and the image generator each hold one, so their clients and retries cannot drift.
     """
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key_env: str = "GEMINI_API_KEY",
-        base_url: str | None = None,
-        timeout_s: float = 60,
-        max_attempts: int = 5,
-        base_delay: float = 1.0,
-        max_delay: float = 30.0,
-        sleep: Callable[[float], None] | None = None,
-    ):
-        """
-        Args:
-            model: the Gemini model name (e.g. gemini-2.5-flash).
-            api_key_env: environment variable holding the API key.
-            base_url: API endpoint override (a proxy, or a local server).
-            timeout_s: seconds per HTTP request.
-            max_attempts: calls per request in all, retries included (429, 5xx, timeouts are retried).
-            base_delay: first backoff delay in seconds; doubles per retry.
-            max_delay: cap on one backoff delay in seconds.
-            sleep: the wait between attempts (tests pass a no-op); default time.sleep.
-        """
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    def __init__(self, model: str, *, retry: RetryPolicy, api_key_env: str = "GEMINI_API_KEY",
+                 base_url: str | None = None, timeout_s: float = 60):
+        """The client as `make_client` makes it, for `model`, retried by `retry`."""
         self.model = model
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.sleep = sleep or time.sleep
+        self.retry = retry
         self.client = make_client(api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s)
 
     def generate(self, contents: list[Any], config: Any = None, *, describe: str = "Gemini request") -> Any:
         """`generate_content` on this model, retried by the policy; the last error is re-raised unchanged."""
-        return with_retries(
-            lambda: self.client.models.generate_content(model=self.model, contents=contents, config=config),
-            max_attempts=self.max_attempts, base_delay=self.base_delay, max_delay=self.max_delay, sleep=self.sleep,
-            describe=describe,
+        return self.retry.run(
+            lambda: self.client.models.generate_content(model=self.model, contents=contents, config=config), describe
         )
 
 

@@ -73,12 +73,12 @@ class GeminiImageGenerator(Generator):
         temperature: float | None = None,
         response_modalities: Sequence[str] = ("TEXT", "IMAGE"),
     ):
-        from vtl.vicl.gemini import GeminiClient
+        from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
         self.model = model
         self.name = f"gemini:{model}"
         self.gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
-                                   max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay)
+                                   retry=RetryPolicy(max_attempts, base_delay, max_delay))
         self.temperature = temperature
         self.response_modalities = list(response_modalities)
 

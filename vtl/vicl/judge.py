@@ -178,12 +178,12 @@ class GeminiJudge(JudgeBackend):
     def __init__(self, model: str = "gemini-2.5-flash", *, api_key_env: str = "GEMINI_API_KEY",
                  base_url: str | None = None, timeout_s: float = 60, max_attempts: int = 5, base_delay: float = 1.0,
                  max_delay: float = 30.0):
-        from vtl.vicl.gemini import GeminiClient
+        from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
         self.model = model
         self.name = f"gemini:{model}"
         self.gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
-                                   max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay)
+                                   retry=RetryPolicy(max_attempts, base_delay, max_delay))
 
     def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
         from google.genai import types

@@ -12,6 +12,7 @@ corpus builder can skip it and a rerun can try it again; it never aborts the run
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -142,15 +143,14 @@ class GeminiTeacher(Teacher):
         temperature: float = 0.0,
         sleep=None,
     ):
-        from vtl.vicl.gemini import GeminiClient
+        from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
         self.model = model
         self.batch_size = max(1, concurrency)
         self.concurrency = max(1, concurrency)
         self.temperature = temperature
         self._gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
-                                    max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay,
-                                    sleep=sleep)
+                                    retry=RetryPolicy(max_attempts, base_delay, max_delay, sleep=sleep or time.sleep))
 
     def _contents(self, t: VICLTuple) -> list:
         from vtl.vicl.gemini import image_part
