@@ -10,7 +10,6 @@ single-threaded, about CPU / 2 when both cores are busy), so it is the figure to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -18,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from vtl.records import read_jsonl
 
 BUDGET_S = 600.0
 
@@ -55,10 +56,7 @@ def main() -> int:
 
 
 def _fit_seconds(out: Path) -> list[float]:
-    status = out / "sweep_status.jsonl"
-    if not status.is_file():
-        return []
-    return [json.loads(line)["seconds"] for line in status.read_text().splitlines() if line.strip()]
+    return [r["seconds"] for r in read_jsonl(out / "sweep_status.jsonl", missing_ok=True)]
 
 
 def _load() -> str:
