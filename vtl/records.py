@@ -202,7 +202,7 @@ def repair_tail(path: str | Path) -> int:
 
 
 def _line(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 class JsonlAppender:
