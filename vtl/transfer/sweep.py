@@ -28,7 +28,7 @@ import yaml
 
 from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR
-from vtl.records import FIT_COMPLETE, append_jsonl, read_fit_complete, write_json_atomic
+from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
 
 COMPLETE_MARKER = FIT_COMPLETE
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -374,11 +374,7 @@ def changed_params(run: SweepRun) -> dict[str, tuple[Any, Any]]:
         return {}
     if not isinstance(recorded, dict):
         return {}
-    return {
-        key: (recorded.get(key), value)
-        for key, value in run.params.items()
-        if json.dumps(recorded.get(key), default=str) != json.dumps(value, default=str)
-    }
+    return {key: (recorded.get(key), run.params[key]) for key in differing_keys(recorded, run.params, keys=run.params)}
 
 
 def _changed_note(run: SweepRun) -> str:
