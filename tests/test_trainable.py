@@ -94,3 +94,13 @@ def test_student_trains_in_train_mode(tiny_model_dir, tmp_path, lora, one_torch_
                              build=BuildOptions(pairs=["LightEnh→Shadow"], n_train=2, n_eval=1, image_size=32))
     module = StudentDistiller(model=str(tiny_model_dir), lora=lora, gradient_checkpointing=True, n_samples=0)
     assert _fit(module, data, tmp_path / "run").seen == [(True, True)]
+
+
+@pytest.mark.slow
+def test_builder_4bit_qlora_is_ready_to_train(tiny_model_dir):
+    bnb = pytest.importorskip("bitsandbytes")
+    model, _ = build_trainable_vlm(str(tiny_model_dir), quantization=QuantizationOptions(compute_dtype="float32"),
+                                   lora=LoraOptions(r=4, alpha=8), gradient_checkpointing=True)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    assert all(m.training for m in model.modules()) and is_gradient_checkpointing(model)
+    assert _use_cache_values(model) == {False}
