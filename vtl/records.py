@@ -13,7 +13,8 @@ Resume: `done_keys` says which keys a file already holds; `rewrite_jsonl` keeps 
 predicate (temp file + fsync + rename), e.g. to drop the rows of an attempt that is being redone.
 
 Run guard: `guard_run_settings` writes a run directory's settings file on first use and refuses a rerun made with
-other settings, naming the keys that differ.
+other settings, naming the keys that differ. `fit_complete.json` marks a finished fit (`write_fit_complete`,
+`read_fit_complete`): `vtl sweep` skips runs that hold it.
 
 Plain Python (no torch): the torch-free analysis package reads through this module too.
 """
@@ -273,6 +274,15 @@ def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
     return n
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return True
+        f.seek(size - 1)
+        return f.read(1) == b"\n"
+
+
 def rewrite_jsonl(path: str | Path, keep: Callable[[Record], bool]) -> int:
     """Keep only the records of `path` for which `keep` is true, atomically; returns how many were dropped.
 
@@ -283,7 +293,7 @@ def rewrite_jsonl(path: str | Path, keep: Callable[[Record], bool]) -> int:
         return 0
     records = read_jsonl(path)
     kept = [r for r in records if keep(r)]
-    if len(kept) == len(records) and path.read_bytes().endswith(b"\n"):
+    if len(kept) == len(records) and _ends_with_newline(path):
         return 0
     write_jsonl(path, kept)
     return len(records) - len(kept)
