@@ -15,7 +15,9 @@ from typing import Literal
 from vtl.errors import VtlError
 
 Level = Literal["low", "mid", "high"]
-Granularity = Literal["pixel", "patch", "crop", "image"]
+Granularity = Literal["pixel", "patch", "crop", "image", "video"]
+Metric = Literal["accuracy", "mra"]
+Modality = Literal["image", "video"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,13 @@ class Task:
     val_size: int  # rows in BLINK val
     level: Level
     granularity: Granularity
+    metric: Metric = "accuracy"  # per-task score in [0, 1]: exact-match accuracy or Mean Relative Accuracy
+    modality: Modality = "image"
+    question_types: tuple[str, ...] = ()  # VSI-Bench `question_type` values of the family (its own name if empty)
+
+    @property
+    def numerical(self) -> bool:
+        return self.metric == "mra"
 
     @property
     def letters(self) -> tuple[str, ...]:
@@ -50,12 +59,37 @@ _ALL = (
     Task("Visual_Similarity", "VS", 3, 2, 135, "high", "image"),
 )
 
-REGISTRY: dict[str, Task] = {t.name: t for t in _ALL}
+# VSI-Bench (hub `nyu-visionx/VSI-Bench`, split `test`): 8 task families of spatial questions about a video.
+# n_choices is the most options a family's questions have; numerical families have none and are scored by MRA.
+
+
+def _vsi(name: str, abbrev: str, n_choices: int, level: Level, *question_types: str) -> Task:
+    metric: Metric = "accuracy" if n_choices else "mra"
+    return Task(name, abbrev, 0, n_choices, 0, level, "video", metric, "video", question_types)
+
+
+_VIDEO = (
+    _vsi("object_rel_direction", "RDir", 4, "high",
+         "object_rel_direction_easy", "object_rel_direction_medium", "object_rel_direction_hard"),
+    _vsi("object_rel_distance", "RDist", 4, "mid"),
+    _vsi("route_planning", "Route", 4, "high"),
+    _vsi("obj_appearance_order", "ApOrd", 4, "mid"),
+    _vsi("object_abs_distance", "AbsDist", 0, "low"),
+    _vsi("object_counting", "ObjCount", 0, "mid"),
+    _vsi("object_size_estimation", "ObjSize", 0, "low"),
+    _vsi("room_size_estimation", "RoomSize", 0, "low"),
+)
+
+REGISTRY: dict[str, Task] = {t.name: t for t in _ALL + _VIDEO}
 # The 13 tasks of the transfer study: BLINK without IQ_Test, in BLINK's (alphabetical) order.
 TRANSFER_TASKS: tuple[str, ...] = tuple(t.name for t in _ALL if t.name != "IQ_Test")
+# The 8 VSI-Bench families, in the benchmark's order (multiple choice, then numerical).
+VIDEO_TASKS: tuple[str, ...] = tuple(t.name for t in _VIDEO)
+# question_type (e.g. object_rel_direction_hard) -> family
+QUESTION_TYPE_FAMILY: dict[str, str] = {q: t.name for t in _VIDEO for q in (t.question_types or (t.name,))}
 
 _LOOKUP: dict[str, Task] = {}
-for _t in _ALL:
+for _t in _ALL + _VIDEO:
     for _key in (_t.name, _t.abbrev, _t.name.replace("-", "_"), _t.name.replace("_", " ")):
         _LOOKUP[_key.lower()] = _t
 
@@ -68,7 +102,7 @@ def get_task(name: str) -> Task:
     """Look a task up by full name or abbreviation, case-insensitively (`counting`, `CT`, `multi-view_reasoning`)."""
     task = _LOOKUP.get(str(name).strip().lower())
     if task is None:
-        valid = ", ".join(f"{t.name} ({t.abbrev})" for t in _ALL)
+        valid = ", ".join(f"{t.name} ({t.abbrev})" for t in _ALL + _VIDEO)
         raise UnknownTaskError(f"unknown task {name!r}; valid tasks: {valid}")
     return task
 
@@ -79,7 +113,8 @@ def canonical(name: str) -> str:
 
 
 def resolve_tasks(names: str | Iterable[str] | None) -> list[str]:
-    """Canonical names for a list (or comma-separated string) of tasks; None or "all" gives the 13 transfer tasks."""
+    """Canonical names for a list (or comma-separated string) of tasks; None or "all" gives the 13 transfer tasks,
+    "vsi" the 8 VSI-Bench families."""
     if names is None:
         return list(TRANSFER_TASKS)
     if isinstance(names, str):
@@ -88,9 +123,9 @@ def resolve_tasks(names: str | Iterable[str] | None) -> list[str]:
         names = [n for n in names.split(",") if n.strip()]
     out: list[str] = []
     for n in names:
-        c = canonical(n)
-        if c not in out:
-            out.append(c)
+        for c in VIDEO_TASKS if str(n).strip().lower() in ("vsi", "vsi-bench") else [canonical(n)]:
+            if c not in out:
+                out.append(c)
     return out
 
 
