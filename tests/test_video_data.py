@@ -75,7 +75,7 @@ def test_undecodable_video_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(VideoError, match="cannot be decoded"):
-        decode_frames(str(bad), FrameRule())
+        decode_frames(str(bad), FrameRule())[0]
     with pytest.raises(VideoError, match="does not exist"):
         decode_frames(str(tmp_path / "none.mp4"), FrameRule())
 

@@ -114,16 +114,15 @@ def canonical(name: str) -> str:
 
 def resolve_tasks(names: str | Iterable[str] | None) -> list[str]:
     """Canonical names for a list (or comma-separated string) of tasks; None or "all" gives the 13 transfer tasks,
-    "vsi" the 8 VSI-Bench families."""
+    "vsi" the 8 VSI-Bench families (so "all,vsi" is every image and video target)."""
     if names is None:
         return list(TRANSFER_TASKS)
     if isinstance(names, str):
-        if names.strip().lower() == "all":
-            return list(TRANSFER_TASKS)
         names = [n for n in names.split(",") if n.strip()]
+    groups = {"all": TRANSFER_TASKS, "vsi": VIDEO_TASKS, "vsi-bench": VIDEO_TASKS}
     out: list[str] = []
     for n in names:
-        for c in VIDEO_TASKS if str(n).strip().lower() in ("vsi", "vsi-bench") else [canonical(n)]:
+        for c in groups.get(str(n).strip().lower()) or [canonical(n)]:
             if c not in out:
                 out.append(c)
     return out

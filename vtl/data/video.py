@@ -77,7 +77,13 @@ class VideoSample:
     video: str
     origin: str = ""
     prompt: str = ""  # the question as posed (with options), set by the loader's prompt preset
+    rule: FrameRule = field(default_factory=FrameRule)  # how `frames()` samples the clip
+    number_rule: str = "lmms-eval"  # how a numerical answer is parsed (vtl.models.numeric.NUMBER_RULES)
     images: list = field(default_factory=list, repr=False)  # no still images; keeps the sample shape of BlinkSample
+
+    @property
+    def sub_task(self) -> str:  # the name scoring reports the task under, as for BLINK rows
+        return self.task
 
     @property
     def numerical(self) -> bool:
@@ -105,8 +111,12 @@ class VideoSample:
         except ValueError:
             return None
 
-    def frames(self, rule: FrameRule) -> list[np.ndarray]:
-        return decode_frames(self.video, rule, where=self.origin or self.idx)
+    def frames(self, rule: FrameRule | None = None) -> list[np.ndarray]:
+        return decode_frames(self.video, rule or self.rule, where=self.origin or self.idx)[0]
+
+    def frames_and_fps(self) -> tuple[list[np.ndarray], float | None]:
+        """The sampled frames and their rate (frames per second of video time, for the model's temporal positions)."""
+        return decode_frames(self.video, self.rule, where=self.origin or self.idx)
 
 
 def family_of(question_type: str) -> str:
@@ -128,8 +138,9 @@ def _open(video: str):
     return av.open(video)
 
 
-def decode_frames(video: str, rule: FrameRule, *, where: str = "") -> list[np.ndarray]:
-    """RGB frames `[h, w, 3]` uint8 picked from `video` by `rule`; a missing or undecodable file is a VideoError."""
+def decode_frames(video: str, rule: FrameRule, *, where: str = "") -> tuple[list[np.ndarray], float | None]:
+    """RGB frames `[h, w, 3]` uint8 picked from `video` by `rule`, and their sampling rate in frames per second of
+    video (None when the container gives no duration); a missing or undecodable file is a VideoError."""
     import av
 
     label = f"{where}: " if where else ""
@@ -145,7 +156,9 @@ def decode_frames(video: str, rule: FrameRule, *, where: str = "") -> list[np.nd
         raise VideoError(f"{label}video {video!r} cannot be decoded ({type(exc).__name__}: {exc})") from None
     if not frames:
         raise VideoError(f"{label}video {video!r} has no frames")
-    return [frames[i] for i in rule.indices(len(frames), duration)]
+    picked = rule.indices(len(frames), duration)
+    fps = len(picked) / duration if duration else None
+    return [frames[i] for i in picked], fps
 
 
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: int = 4) -> Path:

@@ -73,7 +73,9 @@ def _video_path(row: dict[str, Any], videos_root: Path) -> str:
     return str(videos_root / member)
 
 
-def to_video_sample(row: dict[str, Any], videos_root: Path, where: str) -> VideoSample:
+def to_video_sample(
+    row: dict[str, Any], videos_root: Path, where: str, rule: FrameRule | None = None, number_rule: str = "lmms-eval"
+) -> VideoSample:
     for key in _REQUIRED:
         if row.get(key) in (None, ""):
             raise VideoDataError(f"{where}: field {key!r} is missing; VSI-Bench rows need {', '.join(_REQUIRED)}")
@@ -93,7 +95,8 @@ def to_video_sample(row: dict[str, Any], videos_root: Path, where: str) -> Video
         idx=f"vsi_{row.get('id', where)}", task=task, question_type=str(row["question_type"]),
         question=str(row["question"]), options=[] if numerical else options,
         answer=_answer(row, numerical, where), video=video, origin=where,
-        prompt=video_prompt(str(row["question"]), [] if numerical else options),
+        prompt=video_prompt(str(row["question"]), [] if numerical else options), rule=rule or FrameRule(),
+        number_rule=number_rule,
     )
 
 
@@ -118,7 +121,7 @@ def _rows(file: Path) -> list[dict[str, Any]]:
 
 def load_vsibench(
     source: str, tasks: list[str] | None = None, *, videos_root: str | None = None, split: str = "test",
-    skip_bad: bool = False,
+    skip_bad: bool = False, rule: FrameRule | None = None, number_rule: str = "lmms-eval",
 ) -> dict[str, list[VideoSample]]:
     """VideoSamples per family from a directory, a table file, `vtl://synth-video` or the hub id."""
     if source == "vtl://synth-video":
@@ -147,7 +150,7 @@ def load_vsibench(
         for n, row in enumerate(_rows(file), start=1):
             where = f"{file}:row {n}"
             try:
-                sample = to_video_sample(row, root, where)
+                sample = to_video_sample(row, root, where, rule, number_rule)
             except VideoDataError as exc:
                 if not skip_bad:
                     raise

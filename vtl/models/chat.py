@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -31,11 +32,19 @@ class ChatExample:
     images: list[Image.Image] = field(repr=False)
     prompt: str
     answer: str | None = None
+    videos: list[list[np.ndarray]] = field(default_factory=list, repr=False)  # each a list of [h, w, 3] frames
+    video_fps: float | None = None  # sampling rate of the frames, for the temporal positions of Qwen2.5-VL
+    video_max_pixels: int | None = None  # per-frame pixel budget (FrameRule.max_pixels), apart from the image budget
 
 
 def blink_example(sample: BlinkSample) -> ChatExample:
-    """A BLINK question as BLINK's evaluation poses it: the question's images in order, then its lettered prompt."""
+    """A BLINK question as BLINK's evaluation poses it: the question's images in order, then its lettered prompt.
+    A video question (VideoSample) becomes its sampled frames, then its prompt."""
     answer = sample.answer if sample.answer_letter is not None else None  # "hidden" on test: nothing to learn
+    if hasattr(sample, "frames_and_fps"):
+        frames, fps = sample.frames_and_fps()
+        return ChatExample(images=[], prompt=sample.prompt, answer=answer, videos=[frames], video_fps=fps,
+                           video_max_pixels=sample.rule.max_pixels)
     return ChatExample(images=list(sample.images), prompt=sample.prompt, answer=answer)
 
 
@@ -43,7 +52,8 @@ def user_message(example: ChatExample) -> dict:
     """The chat message for one example, images interleaved at `<image>` placeholders (or leading)."""
     n_marks = example.prompt.count(IMAGE_PLACEHOLDER)
     if n_marks == 0:
-        content = [{"type": "image"} for _ in example.images]
+        content = [{"type": "video"} for _ in example.videos]
+        content += [{"type": "image"} for _ in example.images]
         content.append({"type": "text", "text": example.prompt})
         return {"role": "user", "content": content}
     if n_marks != len(example.images):
@@ -100,14 +110,29 @@ class ChatCollator:
         if not examples:
             raise ValueError("ChatCollator got an empty batch")
         images = [img.convert("RGB") for ex in examples for img in ex.images]
+        videos = [v for ex in examples for v in ex.videos]
+        video_kwargs = {}
+        if videos:  # frames are sampled already (FrameRule); the processor only resizes and patches them
+            options = {"do_sample_frames": False, "cap_pixels_per_frame": True}
+            budget = next((ex.video_max_pixels for ex in examples if ex.video_max_pixels), None)
+            if budget:
+                options["max_pixels"] = budget
+            video_kwargs = {"videos": videos, "videos_kwargs": options}
         tokenizer = self.processor.tokenizer
         old_side = tokenizer.padding_side
         tokenizer.padding_side = self.padding_side
         try:
-            batch = self.processor(text=self.texts(examples), images=images or None, padding=True, return_tensors="pt")
+            batch = self.processor(
+                text=self.texts(examples), images=images or None, padding=True, return_tensors="pt", **video_kwargs
+            )
         finally:
             tokenizer.padding_side = old_side
         batch = dict(batch)
+        if videos and "second_per_grid_ts" in batch:
+            # video time per temporal patch, per clip (the processor takes one fps for the whole batch)
+            step = getattr(self.processor.video_processor, "temporal_patch_size", 2)
+            fps = [ex.video_fps or 2.0 for ex in examples for _ in ex.videos]
+            batch["second_per_grid_ts"] = torch.tensor([step / f for f in fps])
         if self.train:
             batch["labels"] = self.answer_labels(batch["input_ids"])
         return batch

@@ -19,6 +19,7 @@ import torch
 
 from vtl.data.sample import BlinkSample
 from vtl.models.chat import ASSISTANT_HEADER, END_OF_TURN, ChatCollator, blink_example
+from vtl.models.numeric import NumberRule, mean_relative_accuracy, parse_number
 from vtl.models.parsing import parse_choice
 
 
@@ -35,6 +36,8 @@ class Prediction:
     option_logprobs: dict[str, float] | None = None
     output_text: str | None = None
     generated_tokens: int | None = None  # generate mode: new tokens up to and including the end of turn
+    score: float = 0.0  # the question's score in [0, 1]: 1/0 for multiple choice, MRA for a numerical question
+    pred_value: float | None = None  # numerical questions: the parsed number
 
 
 def option_answer(letter: str) -> str:
@@ -107,7 +110,8 @@ def _mrope_positions(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Qwen2.5-VL's 3D rotary positions for a left-padded prompt batch. # [3, b, s]"""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     get_rope_index = base.model.get_rope_index
-    kwargs = {"image_grid_thw": inputs.get("image_grid_thw"), "attention_mask": inputs["attention_mask"]}
+    kwargs = {"image_grid_thw": inputs.get("image_grid_thw"), "attention_mask": inputs["attention_mask"],
+              "video_grid_thw": inputs.get("video_grid_thw"), "second_per_grid_ts": inputs.get("second_per_grid_ts")}
     if "mm_token_type_ids" in inspect.signature(get_rope_index).parameters:  # transformers >= 5.2x
         kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"]
     positions, _ = get_rope_index(inputs["input_ids"], **kwargs)
@@ -180,6 +184,15 @@ def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: in
 
 
 def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
+    texts, lengths = _generate_texts(model, processor, collator, samples, max_new_tokens=max_new_tokens)
+    return [
+        _prediction(sample, parse_choice(text, sample.letters), output_text=text, generated_tokens=n)
+        for sample, text, n in zip(samples, texts, lengths, strict=True)
+    ]
+
+
+def _generate_texts(model, processor, collator, samples, *, max_new_tokens: int) -> tuple[list[str], list[int]]:
+    """Greedy answers to the prompts, and how many new tokens each took (up to and including its end of turn)."""
     tokenizer = processor.tokenizer
     inputs = _prompt_inputs(model, collator, samples)
     end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
@@ -193,10 +206,32 @@ def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int)
     is_end = torch.isin(new_tokens, torch.tensor(end_ids, device=new_tokens.device))
     # a row stops at its first end token; rows that never end ran the full max_new_tokens
     lengths = torch.where(is_end.any(dim=1), is_end.int().argmax(dim=1) + 1, new_tokens.shape[1]).tolist()
-    return [
-        _prediction(sample, parse_choice(text, sample.letters), output_text=text, generated_tokens=n)
-        for sample, text, n in zip(samples, texts, lengths, strict=True)
-    ]
+    return texts, lengths
+
+
+def score_numerical(
+    model, processor, samples: list, *, batch_size: int = 8, max_new_tokens: int = 16,
+    number_rule: NumberRule = "lmms-eval", progress: bool = False,
+) -> list[Prediction]:
+    """Numerical questions (VSI-Bench counting, distances, sizes): greedy answer, number parsing, MRA per question."""
+    collator = ChatCollator(processor, train=False, padding_side="left")
+    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="scoring (numerical)", unit="batch")
+    predictions = []
+    with _eval_mode(model), torch.no_grad():
+        for batch in batches:
+            texts, lengths = _generate_texts(model, processor, collator, batch, max_new_tokens=max_new_tokens)
+            for sample, text, n in zip(batch, texts, lengths, strict=True):
+                value = parse_number(text, number_rule)
+                mra = mean_relative_accuracy(value, float(sample.answer))
+                predictions.append(Prediction(
+                    idx=sample.idx, task=sample.task, pred_letter=None, answer_letter=None, correct=mra == 1.0,
+                    parsed=value is not None, output_text=text, generated_tokens=n, score=mra, pred_value=value,
+                ))
+    return predictions
 
 
 def _prediction(sample: BlinkSample, pred: str | None, **extra) -> Prediction:
@@ -208,6 +243,7 @@ def _prediction(sample: BlinkSample, pred: str | None, **extra) -> Prediction:
         answer_letter=answer,
         correct=pred is not None and pred == answer,
         parsed=pred is not None,
+        score=float(pred is not None and pred == answer),
         **extra,
     )
 

@@ -24,6 +24,7 @@ from torchmetrics.aggregation import MeanMetric
 
 from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, pgf
 from vtl.records import JsonlAppender, RecordError, numbered_records, repair_tail, write_json_atomic
+from vtl.tasks import get_task
 from vtl.transfer.run_complete import mark_fit_complete, unmark_fit_complete
 
 TRANSFER_LOG = "transfer.jsonl"
@@ -74,6 +75,7 @@ class CrossTaskPGF(Callback):
                 f"CrossTaskPGF scoring={self.scoring!r} but --model.scoring={pl_module.scoring!r}; set them the same"
             )
         self._targets = list(dm.target_names)
+        self._weights = {t: question_weights(dm.eval_samples[t]) for t in self._targets} if dm.eval_samples else {}
         # float64: 8/12 must equal the zero-shot 8/12 exactly, or PGF shows float32 noise instead of 0.
         self._metrics = {t: MeanMetric(nan_strategy="error").set_dtype(torch.float64) for t in self._targets}
         if trainer.is_global_zero and stage == "fit":
@@ -166,8 +168,9 @@ class CrossTaskPGF(Callback):
                 shard = trainer.datamodule.eval_samples[target][rank::world]
                 if shard:
                     preds = pl_module.score(shard)
-                    counts[i, 0] = sum(bool(p.correct) for p in preds)
-                    counts[i, 1] = len(preds)
+                    weights = self._weights_of(target, preds)
+                    counts[i, 0] = sum(w * p.score for w, p in zip(weights, preds, strict=True))
+                    counts[i, 1] = sum(weights)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         self.zero_shot = {t: float(counts[i, 0] / counts[i, 1]) for i, t in enumerate(self._targets)}
         self.zero_shot_source = "measured"
@@ -181,6 +184,10 @@ class CrossTaskPGF(Callback):
                 "there (logged as missing, counted in transfer/n_undefined); set a CrossTaskPGF eps > 0 to define it"
             )
 
+    def _weights_of(self, target: str, predictions) -> list[float]:
+        weights = self._weights.get(target)
+        return [1.0] * len(predictions) if weights is None else [weights[p.idx] for p in predictions]
+
     # ---- per-epoch accuracy --------------------------------------------------------------------------------------
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for metric in self._metrics.values():
@@ -193,8 +200,10 @@ class CrossTaskPGF(Callback):
     ) -> None:
         if trainer.sanity_checking or not outputs:
             return
-        correct = torch.tensor([float(bool(p.correct)) for p in outputs], device=pl_module.device)
-        self._metrics[self._targets[dataloader_idx]].update(correct)
+        target = self._targets[dataloader_idx]
+        scores = torch.tensor([p.score for p in outputs], dtype=torch.float64, device=pl_module.device)
+        weights = torch.tensor(self._weights_of(target, outputs), dtype=torch.float64, device=pl_module.device)
+        self._metrics[target].update(scores, weights)
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.on_validation_epoch_start(trainer, pl_module)
@@ -256,6 +265,7 @@ class CrossTaskPGF(Callback):
             "n": len(dm.eval_samples[target]),
         }
         assert tuple(record) == TRANSFER_RECORD_FIELDS
+        record["metric"] = get_task(target).metric  # accuracy, or MRA for numerical video targets
         spec = getattr(dm, "mixture_spec", None)
         if spec is not None:
             record["arm"] = spec.arm
@@ -280,6 +290,16 @@ class CrossTaskPGF(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.zero_shot = dict(state_dict.get("zero_shot", {}))
         self._key = self._restored_key = state_dict.get("key")  # None in checkpoints written before the key was kept
+
+
+def question_weights(samples) -> dict[str, float] | None:
+    """Weights that make a target's score the mean over its question types (VSI-Bench averages
+    object_rel_direction's easy, medium and hard parts); None (all 1) when the target has one type."""
+    types = [getattr(s, "question_type", None) for s in samples]
+    if len(set(types)) <= 1:
+        return None
+    counts = {t: types.count(t) for t in set(types)}
+    return {s.idx: 1.0 / counts[t] for s, t in zip(samples, types, strict=True)}
 
 
 def _seed() -> int | None:

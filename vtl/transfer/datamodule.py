@@ -18,8 +18,13 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from vtl.data.sample import BlinkSample
+from vtl.data.video import FrameRule
+from vtl.errors import VtlError
 from vtl.home import SYNTH_SUITE
-from vtl.tasks import UnknownTaskError, canonical, resolve_tasks
+from vtl.models.numeric import NumberRule
+from vtl.tasks import UnknownTaskError, canonical, get_task, resolve_tasks
+
+VSI_HUB_ID = "nyu-visionx/VSI-Bench"
 
 Arm = Literal["direct", "random", "pgf"]
 
@@ -113,6 +118,10 @@ class TransferDataModule(LightningDataModule):
         max_eval_samples: int | None = None,
         mixture: str | None = None,
         num_workers: int = 0,
+        video_source: str | None = None,
+        videos_root: str | None = None,
+        frames: FrameRule | None = None,
+        number_rule: NumberRule = "lmms-eval",
     ):
         """
         Args:
@@ -129,6 +138,14 @@ class TransferDataModule(LightningDataModule):
             max_eval_samples: cap on evaluation rows per target.
             mixture: path to a JSON mixture spec (`vtl select`): train on `n` rows of each component's train split.
             num_workers: DataLoader workers.
+            video_source: VSI-Bench source for video targets (`targets` naming VSI-Bench families, or "vsi"): a
+                directory in the hub's layout, a .parquet/.jsonl table, "vtl://synth-video" or "nyu-visionx/VSI-Bench".
+                Every row of each video target is evaluated (VSI-Bench has only a test split).
+            videos_root: where `{dataset}/{scene_name}.mp4` (or `{dataset}.zip`) live; default: beside the table.
+            frames: frame rule of video questions (count or fps, index rule, per-frame pixel budget; default 8
+                uniformly spaced frames); part of the zero-shot cache key.
+            number_rule: how numerical answers are parsed: "lmms-eval" (first number, number words too) or
+                "vsibench" (float of the first token, the original code).
         """
         super().__init__()
         if not 0.0 < eval_fraction < 1.0:
@@ -157,6 +174,14 @@ class TransferDataModule(LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.mixture = mixture
         self.num_workers = num_workers
+        self.video_targets = [t for t in self.target_names if get_task(t).modality == "video"]
+        if self.video_targets and not video_source:
+            raise VtlError(f"--data.targets names video targets ({', '.join(self.video_targets)}); set "
+                           f"--data.video_source (a VSI-Bench directory or file, vtl://synth-video or {VSI_HUB_ID})")
+        self.video_source = video_source
+        self.videos_root = videos_root
+        self.frames = frames or FrameRule()
+        self.number_rule = number_rule
         self.train_samples: list[BlinkSample] = []
         self.eval_samples: dict[str, list[BlinkSample]] = {}
 
@@ -177,7 +202,8 @@ class TransferDataModule(LightningDataModule):
         from vtl.data.loaders import load_source, resolve_source
         from vtl.data.split import split_samples
 
-        tasks = list(dict.fromkeys([*self.train_tasks, *self.target_names]))
+        image_targets = [t for t in self.target_names if t not in self.video_targets]
+        tasks = list(dict.fromkeys([*self.train_tasks, *image_targets]))
         by_task = load_source(resolve_source(self.source), tasks=tasks, split=self.split, skip_bad=self.skip_bad)
         splits = {}
         for task in tasks:
@@ -185,6 +211,12 @@ class TransferDataModule(LightningDataModule):
             if not rows:
                 raise ValueError(f"{self.source}: no rows for task {task!r} in split {self.split!r} (--data.source)")
             splits[task] = split_samples(rows, self.eval_fraction, self.split_seed)
+        if self.video_targets:
+            from vtl.data.vsibench import load_vsibench
+
+            videos = load_vsibench(self.video_source, self.video_targets, videos_root=self.videos_root,
+                                   skip_bad=self.skip_bad, rule=self.frames, number_rule=self.number_rule)
+            splits.update({t: ([], videos[t]) for t in self.video_targets})  # eval-only: every row
         for task in self.target_names:
             rows = splits[task][1]
             self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
@@ -200,9 +232,11 @@ class TransferDataModule(LightningDataModule):
 
     def fingerprint(self) -> dict:
         """What identifies the evaluation data: the source and every target's eval idx list (hashed)."""
+        video = {"video_source": self.video_source, "frames": self.frames.key, "number_rule": self.number_rule}
         return {
             "source": self.source,
             "split": self.split,
+            **(video if self.video_targets else {}),
             "eval_idx": {
                 t: hashlib.sha256("\n".join(s.idx for s in rows).encode()).hexdigest()[:16]
                 for t, rows in self.eval_samples.items()

@@ -141,13 +141,19 @@ class TransferFineTuner(LightningModule):
         }
 
     def score(self, samples: list, *, progress: bool = False) -> list:
-        """Score multiple-choice samples with the module's scoring mode (eval mode, no grad)."""
-        from vtl.models.scoring import score_multiple_choice
+        """Score samples (eval mode, no grad): multiple choice with the module's scoring mode; numerical video
+        questions by generation, number parsing and MRA."""
+        from vtl.models.scoring import score_multiple_choice, score_numerical
 
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
+                if samples and getattr(samples[0], "numerical", False):  # VSI-Bench counting, distances, sizes
+                    return score_numerical(
+                        self.model, self.processor, samples, batch_size=self.hparams.eval_batch_size,
+                        number_rule=samples[0].number_rule, progress=progress,
+                    )
                 return score_multiple_choice(
                     self.model, self.processor, samples, mode=self.scoring,
                     batch_size=self.hparams.eval_batch_size, max_new_tokens=self.hparams.max_new_tokens,
