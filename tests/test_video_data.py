@@ -106,7 +106,7 @@ def test_counting_answers_follow_from_the_pixels(tmp_path):
 
 def test_video_families_resolve_beside_blink_tasks():
     assert resolve_tasks("CT,vsi")[:2] == ["Counting", "object_rel_direction"]
-    assert get_task("ObjCount").metric == "mra" and get_task("route_planning").metric == "accuracy"
+    assert get_task("OCnt").metric == "mra" and get_task("route_planning").metric == "accuracy"
 
 
 @pytest.mark.parametrize(

@@ -74,10 +74,10 @@ _VIDEO = (
     _vsi("object_rel_distance", "RDist", 4, "mid"),
     _vsi("route_planning", "Route", 4, "high"),
     _vsi("obj_appearance_order", "ApOrd", 4, "mid"),
-    _vsi("object_abs_distance", "AbsDist", 0, "low"),
-    _vsi("object_counting", "ObjCount", 0, "mid"),
-    _vsi("object_size_estimation", "ObjSize", 0, "low"),
-    _vsi("room_size_estimation", "RoomSize", 0, "low"),
+    _vsi("object_abs_distance", "AbsD", 0, "low"),
+    _vsi("object_counting", "OCnt", 0, "mid"),
+    _vsi("object_size_estimation", "OSize", 0, "low"),
+    _vsi("room_size_estimation", "RSize", 0, "low"),
 )
 
 REGISTRY: dict[str, Task] = {t.name: t for t in _ALL + _VIDEO}

@@ -19,6 +19,7 @@ from vtl.analysis.matrix import PGFMatrices, pgf_matrices
 from vtl.analysis.metrics import malleability, transferability
 from vtl.analysis.personas import DEFAULT_TOP_K, consistent_personas, persona_rankings, personas
 from vtl.analysis.report import render_report, terminal_table
+from vtl.analysis.video import render_video_section, split_video, video_summary
 
 
 @dataclass
@@ -93,7 +94,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     notes: list[str] = []
     loaded = load_inputs(inputs, notes)
     chosen = select_epoch(loaded.frame, epoch, notes)
-    mats = pgf_matrices(chosen, loaded.label_order, notes)
+    mats, video_mats = split_video(pgf_matrices(chosen, loaded.label_order, notes))
+    video = {label: video_summary(m, top_k) for label, m in video_mats.items()}
     results = {label: analyze_matrices(m, include_diagonal=include_diagonal, confidence=confidence, top_k=top_k,
                                        notes=notes) for label, m in mats.items()}
     across = consistent_personas({lbl: r.personas for lbl, r in results.items()})
@@ -109,18 +111,34 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
         note(notes, f"[{lbl}] has only mixture (selection) runs: no transfer matrix for it")
     if make_plots:
         _write_plots(results, curves, out)
+        from vtl.analysis import plots
+
+        for lbl, block in video.items():
+            block["files"] = {"heatmap": plots.pgf_heatmap(
+                block["pgf_matrix"], out / f"heatmap_video_{_slug(lbl)}.png",
+                f"PGF {lbl}: image sources × video targets").name}
     if not curves.empty:  # the numbers behind the curve plots, for other tools
         curves.to_csv(out / "curves.csv", index=False)
     options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k}
     summary = {lbl: _label_summary(results.get(lbl), lbl, across, arms, notes, options, trends)
                for lbl in loaded.label_order}
+    for lbl, block in video.items():
+        summary[lbl]["video"] = {
+            **block, "transferability": _scores_dict(block["transferability"]),
+            "malleability": _scores_dict(block["malleability"]), "pgf_matrix": _matrix_dict(block["pgf_matrix"]),
+        }
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     report = render_report(results, across=across, trends=trends, curves=curves, arms=arms, notes=notes,
                            inputs=inputs, options=options, label_order=loaded.label_order)
+    for lbl, block in video.items():
+        report += "\n" + "\n".join(render_video_section(lbl, block))
     (out / "report.md").write_text(report)
     if print_table:
         print(terminal_table(results, across, out, plots=make_plots, n_left_out=len(notes)))
+        for lbl, block in video.items():
+            print(f"video targets [{lbl}]: " + "; ".join(f"{p} {', '.join(ts) or '-'}"
+                                                        for p, ts in block["personas"].items()))
     return summary
 
 

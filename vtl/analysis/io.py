@@ -20,7 +20,7 @@ import pandas as pd
 
 from vtl.errors import VtlError
 from vtl.records import scan_jsonl
-from vtl.tasks import TRANSFER_TASKS, UnknownTaskError, canonical
+from vtl.tasks import TRANSFER_TASKS, VIDEO_TASKS, UnknownTaskError, canonical
 
 CSV_COLUMNS = ("seed", "ft_task", "task", "perfection_gap_factor")
 # Columns of the long frame every analysis step reads.
@@ -305,9 +305,11 @@ def order_labels(labels: list[str]) -> list[str]:
 
 
 def task_order(names) -> list[str]:
-    """The transfer tasks in TRANSFER_TASKS order, then any other registry task present (e.g. IQ_Test)."""
+    """The transfer tasks in TRANSFER_TASKS order, any other image task present (e.g. IQ_Test), then the VSI-Bench
+    video families present in the benchmark's order."""
     present = set(names)
-    return [t for t in TRANSFER_TASKS if t in present] + sorted(present - set(TRANSFER_TASKS))
+    others = sorted(present - set(TRANSFER_TASKS) - set(VIDEO_TASKS))
+    return [t for t in TRANSFER_TASKS if t in present] + others + [t for t in VIDEO_TASKS if t in present]
 
 
 def select_epoch(frame: pd.DataFrame, epoch: str = "last", notes: list[str] | None = None) -> pd.DataFrame:
