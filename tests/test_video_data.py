@@ -127,3 +127,10 @@ def test_mean_relative_accuracy_at_exact_thresholds(pred, truth, mra):
 def test_number_parsers_on_a_table_of_outputs(text, vsibench, lmms):
     assert parse_number(text, "vsibench") == vsibench
     assert parse_number(text, "lmms-eval") == lmms
+
+
+def test_data_synth_video_command_writes_a_loadable_suite(tmp_path):
+    from vtl.cli import main
+
+    assert main(["data", "synth", "--out", str(tmp_path / "v"), "--video", "--n-per-task", "1"]) == 0
+    assert sum(len(rows) for rows in load_vsibench(str(tmp_path / "v")).values()) == len(FAMILIES)

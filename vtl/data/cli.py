@@ -8,17 +8,26 @@ from pathlib import Path
 from vtl.errors import VtlError
 
 
-def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 64) -> int:
-    """Write the synthetic 13-task suite in the hub's parquet layout (split val).
+def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 64, video: bool = False) -> int:
+    """Write the synthetic 13-task suite in the hub's parquet layout (split val), or with --video the synthetic
+    VSI-Bench suite (test.parquet + one mp4 per question, every family).
 
     Args:
-        out: Output directory ({out}/{Task}/val-00000-of-00001.parquet).
-        n_per_task: Rows per task.
+        out: Output directory ({out}/{Task}/val-00000-of-00001.parquet; with --video {out}/test.parquet, synth/*.mp4).
+        n_per_task: Rows per task (per VSI-Bench question type with --video).
         seed: Random seed; same seed, same rows.
-        image_size: Image side in pixels, at least 32.
+        image_size: Image (or video frame) side in pixels, at least 32.
+        video: Write the synthetic video suite instead of the image suite.
     """
     from vtl.data.synth import write_suite
     from vtl.tasks import TRANSFER_TASKS
+
+    if video:
+        from vtl.data.synth_video import FAMILIES, write_video_suite
+
+        path = write_video_suite(out, n_per_task=n_per_task, seed=seed, size=image_size)
+        print(f"wrote {len(FAMILIES)} video question types x {n_per_task} clips ({image_size}px, seed {seed}) to {path}")
+        return 0
 
     try:
         path = write_suite(out, n_per_task=n_per_task, seed=seed, image_size=image_size)
