@@ -26,7 +26,8 @@ def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 6
         from vtl.data.synth_video import FAMILIES, write_video_suite
 
         path = write_video_suite(out, n_per_task=n_per_task, seed=seed, size=image_size)
-        print(f"wrote {len(FAMILIES)} video question types x {n_per_task} clips ({image_size}px, seed {seed}) to {path}")
+        print(f"wrote {len(FAMILIES)} video question types x {n_per_task} clips ({image_size}px, seed {seed}) "
+              f"to {path}")
         return 0
 
     try:
