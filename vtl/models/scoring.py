@@ -36,8 +36,12 @@ class Prediction:
     option_logprobs: dict[str, float] | None = None
     output_text: str | None = None
     generated_tokens: int | None = None  # generate mode: new tokens up to and including the end of turn
-    score: float = 0.0  # the question's score in [0, 1]: 1/0 for multiple choice, MRA for a numerical question
+    score: float | None = None  # the question's score in [0, 1]: MRA for a numerical question, else float(correct)
     pred_value: float | None = None  # numerical questions: the parsed number
+
+    def __post_init__(self):
+        if self.score is None:
+            self.score = float(self.correct)
 
 
 def option_answer(letter: str) -> str:
@@ -243,7 +247,6 @@ def _prediction(sample: BlinkSample, pred: str | None, **extra) -> Prediction:
         answer_letter=answer,
         correct=pred is not None and pred == answer,
         parsed=pred is not None,
-        score=float(pred is not None and pred == answer),
         **extra,
     )
 
