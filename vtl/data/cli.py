@@ -9,8 +9,9 @@ from vtl.errors import VtlError
 
 
 def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 64, video: bool = False) -> int:
-    """Write the synthetic 13-task suite in the hub's parquet layout (split val), or with --video the synthetic
-    VSI-Bench suite (test.parquet + one mp4 per question, every family).
+    """Write a synthetic suite: the 13 BLINK-format tasks (parquet, split val), or VSI-Bench clips with --video.
+
+    With --video: test.parquet in VSI-Bench's columns and one mp4 per question, every task family.
 
     Args:
         out: Output directory ({out}/{Task}/val-00000-of-00001.parquet; with --video {out}/test.parquet, synth/*.mp4).
