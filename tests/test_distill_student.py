@@ -21,7 +21,8 @@ def test_distill_configs_parse(config, capsys):
         build_cli(["fit", "--config", str(config), "--print_config"])
     assert info.value.code == 0
     printed = capsys.readouterr().out
-    assert "vtl.vicl.student.StudentDistiller" in printed and "monitor: val/loss" in printed
+    assert "vtl.vicl.student.StudentDistiller" in printed
+    assert "monitor: val/loss" in printed or "val_corpus: null" in printed  # a config without validation data
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,58 @@ def test_describe_refuses_to_append_to_another_producers_file(tmp_path):
     out.write_text(json.dumps(mine) + "\n" + json.dumps(teacher) + "\n")
     with pytest.raises(ValueError, match=r"descriptions.jsonl: line 2 was written by 'teacher' 'analytic-v1'"):
         _described_before(out, student)
+
+
+def test_qwen3_vl_4b_config_is_the_authors_recipe(capsys):
+    """lr 5e-7 cosine, 3 % warmup, wd 0.01, effective batch 32, 3 epochs, 12,544-401,408 pixels, LM + merger."""
+    import yaml
+
+    from vtl.lightning_cli import build_cli
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for extra in ([], ["--config", str(root / "strategy" / "deepspeed_zero3.yaml")]):
+        with pytest.raises(SystemExit):
+            build_cli(["fit", "--config", str(root / "distill" / "qwen3_vl_4b_full.yaml"), *extra, "--print_config"])
+        config = yaml.safe_load(capsys.readouterr().out)
+        model, data, trainer = (config[k] for k in ("model", "data", "trainer"))
+        args = model["init_args"]
+        assert args["model"] == "Qwen/Qwen3-VL-4B-Instruct" and args["lora"] is None and args["train_merger"]
+        assert (args["lr"], args["weight_decay"], args["warmup_ratio"], args["min_lr_ratio"]) == (5e-7, 0.01, 0.03, 0)
+        assert (args["min_pixels"], args["max_pixels"]) == (12544, 401408)
+        batch = data["init_args"]["batch_size"] * trainer["accumulate_grad_batches"] * trainer["devices"]
+        assert batch == 32 and trainer["max_epochs"] == 3
+        assert trainer["strategy"]["class_path"].endswith(("DecoderFSDPStrategy", "DeepSpeedStrategy"))
+
+
+def test_full_finetune_trains_merger_only_when_asked():
+    from vtl.models.trainable import trains_in_full_finetuning as trains
+
+    assert trains("model.language_model.layers.0.mlp.up_proj.weight", train_merger=False)
+    assert trains("lm_head.weight", train_merger=True)
+    assert not trains("model.visual.blocks.0.attn.qkv.weight", train_merger=True)
+    assert not trains("model.visual.merger.mlp.0.weight", train_merger=False)
+    assert trains("model.visual.merger.mlp.0.weight", train_merger=True)
+    assert trains("model.visual.deepstack_merger_list.1.linear_fc1.weight", train_merger=True)
+
+
+def test_train_merger_on_the_tiny_student(tiny_model_dir):
+    from vtl.vicl.student import StudentDistiller
+
+    module = StudentDistiller(model=str(tiny_model_dir), lora=None, train_merger=True)
+    module.configure_model()
+    trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
+    assert any(".merger." in n for n in trainable)
+    assert not any(".visual." in n and ".merger." not in n for n in trainable)
+    with pytest.raises(ValueError, match="train_merger applies to full fine-tuning"):
+        StudentDistiller(model=str(tiny_model_dir), train_merger=True)
+
+
+def test_describe_decoding_options():
+    from vtl.vicl.describe import Decoding
+
+    assert Decoding().generate_options() == {}
+    authors = Decoding(temperature=0.1, top_p=0.001, repetition_penalty=1.05, max_new_tokens=512)
+    assert authors.generate_options() == {"repetition_penalty": 1.05, "do_sample": True, "temperature": 0.1,
+                                          "top_p": 0.001}
+    with pytest.raises(ValueError, match="top_p"):
+        Decoding(temperature=0.5, top_p=0.0)

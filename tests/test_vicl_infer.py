@@ -18,6 +18,7 @@ from vicl_helpers import LIGHT_TEXT, NOISE_TEXT, write_descriptions, write_tuple
 
 from vtl.errors import VtlError
 from vtl.vicl.infer import InferConfig, read_results, run_infer
+from vtl.vicl.prompts import VICL_INSTRUCTION, prompt_sha
 
 SPECS = [("t0", "low_light_enhancement", "denoising"), ("t1", "denoising", "low_light_enhancement")]
 
@@ -176,3 +177,21 @@ def test_non_integer_k_names_the_key(tmp_path, inputs):
     bad.write_text(yaml.safe_dump({"tuples": str(tuples), "descriptions": str(desc), "k": "two"}))
     with pytest.raises(VtlError, match=r"bad.yaml: Parser key \"k\": .*Got value: two"):
         InferConfig.from_yaml(bad)
+
+
+def test_infer_records_the_instruction_version(tmp_path, inputs):
+    tuples, desc = inputs
+    default = read_results(run_infer(InferConfig(tuples=str(tuples), descriptions=str(desc), k=1,
+                                                 out=str(tmp_path / "vtl")), progress=False))
+    assert {(r["prompt_version"], r["prompt_sha"]) for r in default} == {("vicl-v1", prompt_sha(VICL_INSTRUCTION))}
+    theirs = tmp_path / "fixed_prompt.txt"
+    theirs.write_text("This is a visual in-context learning task. Perform task B on the third image.\n")
+    config = InferConfig(tuples=str(tuples), descriptions=str(desc), k=1, out=str(tmp_path / "authors"),
+                         instruction=str(theirs))
+    records = read_results(run_infer(config, progress=False))
+    sha = prompt_sha(theirs.read_text().strip())
+    assert {(r["prompt_version"], r["prompt_sha"]) for r in records} == {(f"vicl-v1+{sha[:8]}", sha)}
+    with pytest.raises(ValueError, match="different instruction"):  # one run dir, one instruction
+        run_infer(InferConfig(**{**config.__dict__, "instruction": "Something else."}), progress=False)
+    with pytest.raises(ValueError, match="viescore"):
+        InferConfig(tuples=str(tuples), arms=["baseline"], viescore="mean")

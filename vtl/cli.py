@@ -51,10 +51,12 @@ COMMANDS: dict[str, Command] = {
     "demo": "vtl.transfer.demo:demo",
     "vicl": {
         "pairs": "vtl.vicl.pairs:pairs",
+        "import": "vtl.vicl.authors:import_release",
         "corpus": "vtl.vicl.corpus:corpus",
         "filter": "vtl.vicl.diversity:filter_command",
         "describe": "vtl.vicl.describe:describe",
         "infer": "vtl.vicl.infer:infer",
+        "score": "vtl.vicl.score:score",
         "report": "vtl.vicl.report:report",
         "run": "vtl.vicl.pipeline:run",
     },

@@ -24,10 +24,24 @@ def training_dtype(device: torch.device, lora: LoraOptions | None) -> torch.dtyp
     return torch.bfloat16 if device.type == "cuda" and lora is not None else torch.float32
 
 
-def unfreeze_for_full_finetuning(model: nn.Module, *, train_vision: bool = False) -> None:
-    """Every weight trainable except (unless `train_vision`) the vision tower."""
+# Vision-language merger modules inside the vision tower: Qwen2.5-VL/Qwen3-VL `visual.merger`, Qwen3-VL's
+# `visual.deepstack_merger_list`.
+MERGER_PARTS = (".visual.merger.", ".visual.deepstack_merger_list.")
+
+
+def trains_in_full_finetuning(name: str, *, train_vision: bool = False, train_merger: bool = False) -> bool:
+    """Whether parameter `name` trains in full fine-tuning: all but the vision tower, unless `train_vision`; with
+    `train_merger` the tower's merger (the projector into the language model) trains too."""
+    dotted = f".{name}"
+    if train_vision or ".visual." not in dotted:
+        return True
+    return train_merger and any(part in dotted for part in MERGER_PARTS)
+
+
+def unfreeze_for_full_finetuning(model: nn.Module, *, train_vision: bool = False, train_merger: bool = False) -> None:
+    """Every weight trainable except (unless `train_vision`) the vision tower, whose merger trains if `train_merger`."""
     for name, param in model.named_parameters():
-        param.requires_grad_(train_vision or ".visual." not in f".{name}")
+        param.requires_grad_(trains_in_full_finetuning(name, train_vision=train_vision, train_merger=train_merger))
 
 
 def build_trainable_vlm(
@@ -38,6 +52,7 @@ def build_trainable_vlm(
     lora: LoraOptions | None = None,
     gradient_checkpointing: bool = False,
     train_vision: bool = False,
+    train_merger: bool = False,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     attn_implementation: str | None = None,
@@ -51,6 +66,7 @@ def build_trainable_vlm(
         lora: LoRA adapter options; None fine-tunes every weight of the language model (see `train_vision`).
         gradient_checkpointing: recompute activations in backward (non-reentrant).
         train_vision: full fine-tuning only: also train the vision tower.
+        train_merger: full fine-tuning only: train the vision tower's merger (vision blocks stay frozen).
         min_pixels: image resize budget (lower bound) set on the processor.
         max_pixels: image resize budget (upper bound) set on the processor.
         attn_implementation: passed to from_pretrained (e.g. sdpa, flash_attention_2).
@@ -70,7 +86,7 @@ def build_trainable_vlm(
         prepare_quantized_model(model, gradient_checkpointing)  # freezes the base, cache off, checkpointing
         model = apply_lora(model, lora)
     else:
-        unfreeze_for_full_finetuning(model, train_vision=train_vision)
+        unfreeze_for_full_finetuning(model, train_vision=train_vision, train_merger=train_merger)
         if gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         disable_kv_cache(model)

@@ -89,13 +89,16 @@ def check_trainable_present(state_dict: dict, model: torch.nn.Module, prefix: st
         )
 
 
-def save_pretrained_atomic(model, processor, directory: str | Path, extra: dict[str, str] | None = None) -> Path:
+def save_pretrained_atomic(model, processor, directory: str | Path, extra: dict[str, str] | None = None,
+                           state_dict: dict | None = None) -> Path:
     """`save_pretrained` of model (a peft model writes its adapter) and processor, plus `extra` files, replacing
-    `directory` only once everything is written, so a crash never leaves a half-written export."""
+    `directory` only once everything is written, so a crash never leaves a half-written export. `state_dict`
+    replaces the model's own (the gathered weights of a sharded model)."""
     directory = Path(directory)
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
+    model.save_pretrained(str(tmp), safe_serialization=True,
+                          **({"state_dict": state_dict} if state_dict is not None else {}))
     if processor is not None:
         processor.save_pretrained(str(tmp))
     for name, text in (extra or {}).items():

@@ -77,7 +77,8 @@ def build_corpus(
                 sink.append({
                     "tuple_id": t.id, "pair": t.pair, "task_a": t.task_a, "task_b": t.task_b, "split": t.split,
                     "source": "teacher", "teacher": teacher.name, "model": teacher.model,
-                    "prompt_version": teacher.prompt_version, "text": text,
+                    "prompt_version": teacher.prompt_version,
+                    "prompt_sha": getattr(teacher, "prompt_sha", None), "text": text,
                     "task_mentions": mentions, "strict_mentions": task_mentions(text, strict=True),
                 })
                 stats.written += 1
@@ -91,7 +92,7 @@ def build_corpus(
 def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None, batch_size: int | None = None,
                  no_4bit: bool = False, dtype: str = "bfloat16", max_new_tokens: int = 200,
                  api_key_env: str = "GEMINI_API_KEY", base_url: str | None = None, concurrency: int = 4,
-                 timeout: float = 60, seed: int = 0):
+                 timeout: float = 60, seed: int = 0, prompt: str | None = None):
     """The teacher `vtl vicl corpus` flags name (see `corpus` for the flags)."""
     from vtl.vicl.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher
 
@@ -102,21 +103,21 @@ def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None,
 
         name = model or "Qwen/Qwen2.5-VL-32B-Instruct"
         options = {"quantization": None if no_4bit else QuantizationOptions(), "dtype": dtype,
-                   "max_new_tokens": max_new_tokens}
+                   "max_new_tokens": max_new_tokens, "prompt": prompt}
         if batch_size:
             options["batch_size"] = batch_size
         if name.startswith("vtl://"):  # the tiny model: CPU, full precision
             options.update(quantization=None, dtype="float32", device_map=None)
         return QwenTeacher(name, **options)
     return GeminiTeacher(model or "gemini-2.5-flash", api_key_env=api_key_env, base_url=base_url,
-                         concurrency=concurrency, timeout_s=timeout)
+                         concurrency=concurrency, timeout_s=timeout, prompt=prompt)
 
 
 def corpus(*, tuples: str, out: str, teacher: TeacherName = "analytic", model: str | None = None,
            split: Literal["train", "eval", "all"] = "train", pairs: list[str] | None = None, limit: int | None = None,
            batch_size: int | None = None, no_4bit: bool = False, dtype: str = "bfloat16", max_new_tokens: int = 200,
            api_key_env: str = "GEMINI_API_KEY", base_url: str | None = None, concurrency: int = 4,
-           timeout: float = 60, seed: int = 0) -> int:
+           timeout: float = 60, seed: int = 0, prompt: str | None = None) -> int:
     """Teacher descriptions, one JSON line per tuple (resumable); exit 1 when some tuples failed (rerun to retry).
 
     Args:
@@ -137,12 +138,14 @@ def corpus(*, tuples: str, out: str, teacher: TeacherName = "analytic", model: s
         concurrency: gemini: requests in flight.
         timeout: gemini: seconds per request.
         seed: analytic: wording seed.
+        prompt: qwen/gemini: the teacher prompt as a file or inline text (default: vtl's); its hash goes into
+            every line's prompt_version.
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         backend = make_teacher(teacher, model=model, batch_size=batch_size, no_4bit=no_4bit, dtype=dtype,
                                max_new_tokens=max_new_tokens, api_key_env=api_key_env, base_url=base_url,
-                               concurrency=concurrency, timeout=timeout, seed=seed)
+                               concurrency=concurrency, timeout=timeout, seed=seed, prompt=prompt)
         stats = build_corpus(tuples, out, backend, split=None if split == "all" else split, pairs=pairs,
                              limit=limit, progress=True)
     except (ValueError, FileNotFoundError) as exc:

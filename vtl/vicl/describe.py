@@ -4,13 +4,17 @@ Line: {"tuple_id", "pair", "task_a", "task_b", "split", "source": "student", "st
 (base model), "prompt_version", "text", "task_mentions"} — the corpus shape, so part 2 joins both by tuple_id.
 The student is the export a distillation fit writes to `<run dir>/student` (a LoRA adapter or full weights, with
 the processor and student.json). Lines are appended and fsync'd per batch; a rerun skips tuples already described.
+
+Decoding is greedy by default; `Decoding(temperature>0, ...)` samples instead (the T2T-VICL authors decode their
+student with temperature 0.1, top-p 0.001, repetition penalty 1.05). The student prompt can be replaced by a file
+or inline text; it must be the prompt the student was trained with. Both are recorded in every line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +32,29 @@ class Student:
     base_model: str
     path: Path
     max_new_tokens: int
+    prompt: str | None = None  # the prompt it was trained with (None: vtl's STUDENT_PROMPT)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How the student decodes: greedy when temperature is 0, else sampling with these settings."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int | None = None  # None: the fit's model.max_new_tokens
+
+    def __post_init__(self):
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.repetition_penalty <= 0:
+            raise ValueError(f"decoding: need temperature >= 0, 0 < top_p <= 1, repetition_penalty > 0; got {self}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"decoding: max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    def generate_options(self) -> dict:
+        options: dict = {"repetition_penalty": self.repetition_penalty} if self.repetition_penalty != 1.0 else {}
+        if self.temperature > 0:
+            options.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
+        return options
 
 
 def load_student(path: str | Path, *, base_model: str | None = None, device: str | None = None) -> Student:
@@ -61,12 +88,12 @@ def load_student(path: str | Path, *, base_model: str | None = None, device: str
         model, _ = load_model(str(path), dtype=dtype, device_map={"": device} if device == "cuda" else None)
     processor = AutoProcessor.from_pretrained(str(path))  # with the pixel budget the student was trained with
     model.eval()
-    return Student(model, processor, base, path, int(meta.get("max_new_tokens", 128)))
+    return Student(model, processor, base, path, int(meta.get("max_new_tokens", 128)), meta.get("prompt"))
 
 
-def _described_before(out: Path, student: Student) -> set[str]:
+def _described_before(out: Path, student: Student, prompt_version: str = STUDENT_PROMPT_VERSION) -> set[str]:
     """Tuple ids already in `out`; refuses a file written by a teacher, another student or another prompt."""
-    producer = {"source": "student", "student": str(student.path.resolve()), "prompt_version": STUDENT_PROMPT_VERSION}
+    producer = {"source": "student", "student": str(student.path.resolve()), "prompt_version": prompt_version}
     return done_keys(out, "tuple_id", same=producer, hint="write these descriptions to another --out",
                      who=lambda r: f"{r.get('source')!r} {r.get('student') or r.get('model')!r} with prompt "
                                    f"{r.get('prompt_version')!r}")
@@ -83,17 +110,24 @@ def describe_tuples(
     max_new_tokens: int | None = None,
     limit: int | None = None,
     progress: bool = False,
+    decoding: Decoding | None = None,
+    prompt: str | None = None,
 ) -> tuple[int, int]:
-    """Describe tuples not yet in `out`; returns (written, already there)."""
+    """Describe tuples not yet in `out`; returns (written, already there). `prompt`: file or inline text
+    (default: the prompt the student was trained with)."""
     from vtl.models.chat import ChatExample
     from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.prompts import PromptSource
     from vtl.vicl.teachers import generate_texts
 
+    decoding = decoding or Decoding()
+    source = PromptSource.resolve(prompt or student.prompt, STUDENT_PROMPT, STUDENT_PROMPT_VERSION, "student prompt")
+    max_new_tokens = max_new_tokens or decoding.max_new_tokens
     out = Path(out)
     tuples = load_tuples(tuples_path, split=split, pairs=pairs)
     if limit is not None:
         tuples = tuples[:limit]
-    done = _described_before(out, student)
+    done = _described_before(out, student, source.version)
     todo = [t for t in tuples if t.id not in done]
     bar = None
     if progress:
@@ -104,15 +138,17 @@ def describe_tuples(
     with JsonlAppender(out) as sink:
         for start in range(0, len(todo), max(1, batch_size)):
             batch = todo[start : start + max(1, batch_size)]
-            examples = [ChatExample(images=t.student_images(), prompt=STUDENT_PROMPT) for t in batch]
+            examples = [ChatExample(images=t.student_images(), prompt=source.text) for t in batch]
             texts = generate_texts(student.model, student.processor, examples,
-                                   max_new_tokens=max_new_tokens or student.max_new_tokens)
+                                   max_new_tokens=max_new_tokens or student.max_new_tokens,
+                                   sampling=decoding.generate_options())
             for t, raw in zip(batch, texts, strict=True):
                 text = clean_description(raw)
                 sink.append({
                     "tuple_id": t.id, "pair": t.pair, "task_a": t.task_a, "task_b": t.task_b, "split": t.split,
                     "source": "student", "student": str(student.path.resolve()), "model": student.base_model,
-                    "prompt_version": STUDENT_PROMPT_VERSION, "text": text, "task_mentions": task_mentions(text),
+                    **source.record(), "decoding": asdict(decoding), "text": text,
+                    "task_mentions": task_mentions(text),
                 })
                 written += 1
             if bar is not None:
@@ -124,7 +160,8 @@ def describe_tuples(
 
 def describe(*, student: str, tuples: str, out: str, split: Literal["train", "eval", "all"] = "eval",
              pairs: list[str] | None = None, base_model: str | None = None, batch_size: int = 4,
-             max_new_tokens: int | None = None, limit: int | None = None) -> int:
+             max_new_tokens: int | None = None, limit: int | None = None, temperature: float = 0.0,
+             top_p: float = 1.0, repetition_penalty: float = 1.0, prompt: str | None = None) -> int:
     """Student descriptions for eval tuples (resumable).
 
     Args:
@@ -137,6 +174,10 @@ def describe(*, student: str, tuples: str, out: str, split: Literal["train", "ev
         batch_size: Generation batch size.
         max_new_tokens: Generation length (default: the fit's model.max_new_tokens).
         limit: At most this many tuples.
+        temperature: 0 decodes greedily; above 0 samples (the T2T-VICL authors use 0.1).
+        top_p: Nucleus sampling with temperature > 0 (the authors use 0.001).
+        repetition_penalty: Generation repetition penalty (1.0: none; the authors use 1.05).
+        prompt: The student prompt as a file or inline text; default: the prompt the student was trained with.
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from vtl.models.loading import ModelLoadError
@@ -145,7 +186,8 @@ def describe(*, student: str, tuples: str, out: str, split: Literal["train", "ev
         loaded = load_student(student, base_model=base_model)
         written, before = describe_tuples(loaded, tuples, out, split=None if split == "all" else split, pairs=pairs,
                                           batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
-                                          progress=True)
+                                          progress=True, prompt=prompt,
+                                          decoding=Decoding(temperature, top_p, repetition_penalty))
     except (ValueError, FileNotFoundError, ModelLoadError) as exc:
         raise VtlError(str(exc)) from exc
     print(f"{out}: {written} written, {before} already there")

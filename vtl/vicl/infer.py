@@ -23,6 +23,9 @@ Config (YAML; paths relative to the working directory):
       init_args: {}
     judge: null                                  # or {class_path: vtl.vicl.judge.QwenJudge, init_args: {...}}
     judge_max_attempts: 3                        # judge calls per prompt before an item counts as failed
+    viescore: paper                              # or authors-code (vtl.vicl.viescore)
+    judge_prompts: null                          # {sc, pq} (paper) or {judge} (authors-code): file or inline text
+    instruction: null                            # the generator instruction as a file or inline text (null: vtl's)
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "config.json"
 # Config fields that must match for a rerun to continue an existing run directory.
 RUN_IDENTITY = ("tuples", "descriptions", "teacher_descriptions", "split", "k", "generator", "judge",
-                "judge_max_attempts")
+                "judge_max_attempts", "viescore", "judge_prompts", "instruction")
 CLASSICAL = {"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {}}
 
 
@@ -71,6 +74,9 @@ class InferConfig:
     generator: dict[str, Any] = field(default_factory=lambda: dict(CLASSICAL))  # class_path + init_args
     judge: dict[str, Any] | None = None  # class_path + init_args of a JudgeBackend; None: no VIEScore
     judge_max_attempts: int = 3
+    viescore: str = "paper"
+    judge_prompts: dict[str, str] | None = None
+    instruction: str | None = None
 
     def __post_init__(self):
         for name in ("k", "concurrency", "limit", "judge_max_attempts"):
@@ -92,6 +98,10 @@ class InferConfig:
             spec = getattr(self, name)
             if (spec is not None or name == "generator") and (not isinstance(spec, dict) or "class_path" not in spec):
                 raise ValueError(f"`{name}:` needs a class_path (and optionally init_args), got {spec!r}")
+        from vtl.vicl.viescore import VARIANTS
+
+        if self.viescore not in VARIANTS:
+            raise ValueError(f"`viescore:` must be one of {list(VARIANTS)}, got {self.viescore!r}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> InferConfig:
@@ -202,17 +212,24 @@ def _check_run_dir(out: Path, config: InferConfig) -> None:
 # --- one query ----------------------------------------------------------------------------------------------------
 
 
+def instruction_prompt(config: InferConfig):
+    """The generator instruction of a run (a `PromptSource`): vtl's, or the file/inline text of `instruction:`."""
+    from vtl.vicl.prompts import PROMPT_VERSION, VICL_INSTRUCTION, PromptSource
+
+    return PromptSource.resolve(config.instruction, VICL_INSTRUCTION, PROMPT_VERSION, "instruction")
+
+
 def run_item(item: dict[str, Any], arm: str, description: str | None, generator, scorer, k: int,
-             out: Path) -> dict[str, Any]:
+             out: Path, instruction=None) -> dict[str, Any]:
     """Generate K candidates for one (tuple, arm), keep the best by PSNR, score it; the JSON record."""
     from vtl.vicl.generators import Candidate
-    from vtl.vicl.judge import TASK_EDITS
     from vtl.vicl.metrics import select_best, ssim
-    from vtl.vicl.prompts import build_prompt
+    from vtl.vicl.prompts import PROMPT_VERSION, VICL_INSTRUCTION, PromptSource, build_prompt
 
     started = time.perf_counter()
+    instruction = instruction or PromptSource.resolve(None, VICL_INSTRUCTION, PROMPT_VERSION)
     a_in, a_out, b_in, b_out = (load_rgb(item["images"][key]) for key in IMAGE_FIELDS)
-    prompt = build_prompt(None if arm == "baseline" else description)
+    prompt = build_prompt(None if arm == "baseline" else description, instruction.text)
     results = generator.generate(prompt, [a_in, a_out, b_in], k)
     if len(results) != k:
         raise RuntimeError(f"generator {generator.name} returned {len(results)} results for k={k}")
@@ -226,6 +243,7 @@ def run_item(item: dict[str, Any], arm: str, description: str | None, generator,
         "description": None if arm == "baseline" else description,
         "candidate_psnr": psnrs, "n_failed": len(failures), "failures": failures,
         "best": best, "psnr": None, "ssim": None, "viescore": None, "output": None, "images": item["images"],
+        **instruction.record(),
     }
     if best is None:
         transient = any(f["kind"] == "error" for f in failures)
@@ -237,7 +255,8 @@ def run_item(item: dict[str, Any], arm: str, description: str | None, generator,
         _save_png(images[best], out_path)
         record["output"] = str(out_path.relative_to(out))
         if scorer is not None:
-            record["viescore"] = scorer.score(TASK_EDITS[item["task_b"]], b_in, images[best]).to_dict()
+            record["viescore"] = scorer.score_tuple(item["task_a"], item["task_b"], [a_in, a_out, b_in],
+                                                    images[best]).to_dict()
     record["elapsed_s"] = round(time.perf_counter() - started, 3)
     return record
 
@@ -279,7 +298,8 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     if todo:
         # Built before config.json is written, so a typo in a backend or a missing key does not claim the directory.
         generator = build(config.generator, Generator, "generator")
-        scorer = make_scorer(config.judge, config.judge_max_attempts)
+        scorer = make_scorer(config.judge, config.judge_max_attempts, config.viescore, config.judge_prompts)
+    instruction = instruction_prompt(config)
     _check_run_dir(out, config)
     if not todo:
         log.info("all %d items of %s are done", total, results_path)
@@ -304,7 +324,7 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
                         break
                     it, arm = nxt
                     pending.add(pool.submit(run_item, it, arm, texts[arm].get(it["id"]), generator, scorer,
-                                            config.k, out))
+                                            config.k, out, instruction))
                 if not pending:
                     break
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -328,7 +348,9 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
           pairs: list[str] | None = None, teacher_descriptions: str | None = None,
           arms: list[Literal["baseline", "ours", "teacher"]] = list(DEFAULT_ARMS), k: int = 10,  # noqa: B006
           limit: int | None = None, concurrency: int = 4, generator: Generator | None = None,
-          judge: JudgeBackend | None = None, judge_max_attempts: int = 3, no_progress: bool = False) -> int:
+          judge: JudgeBackend | None = None, judge_max_attempts: int = 3,
+          viescore: Literal["paper", "authors-code"] = "paper", judge_prompts: dict[str, str] | None = None,
+          instruction: str | None = None, no_progress: bool = False) -> int:
     """Steered generation: baseline vs. described, K candidates per query, metrics (resumable).
 
     Args:
@@ -347,6 +369,12 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
         judge: The VIEScore judge: class_path (a subclass of vtl.vicl.judge.JudgeBackend) and init_args; default:
             none (VIEScore not computed).
         judge_max_attempts: Judge calls per prompt before an item's VIEScore counts as failed.
+        viescore: VIEScore variant: "paper" (SC and PQ calls, min/min, sqrt(SC*PQ), failures excluded) or
+            "authors-code" (one four-image call, (SC+PQ)/2, a failure scores 0).
+        judge_prompts: Replacement judge prompts, each a file or inline text: {sc, pq} for paper, {judge} for
+            authors-code; null keeps vtl's.
+        instruction: The generator instruction as a file or inline text; null keeps vtl's. Its hash goes into
+            each record's prompt_version.
         no_progress: No progress bar.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -356,7 +384,8 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
         config = InferConfig(tuples=tuples, descriptions=descriptions, out=out, split=split, pairs=pairs,
                              teacher_descriptions=teacher_descriptions, arms=list(arms), k=k, limit=limit,
                              concurrency=concurrency, generator=generator or dict(CLASSICAL), judge=judge,
-                             judge_max_attempts=judge_max_attempts)
+                             judge_max_attempts=judge_max_attempts, viescore=viescore, judge_prompts=judge_prompts,
+                             instruction=instruction)
         path = run_infer(config, progress=not no_progress)
     except (ValueError, FileNotFoundError) as exc:
         raise VtlError(str(exc)) from exc

@@ -5,6 +5,9 @@ O = sqrt(SC * PQ) as in VIEScore, and O_mean = (SC + PQ) / 2 as the T2T-VICL aut
 A judge answer must be JSON with a two-number "score" list in [0, 10]; a malformed answer is asked again up to
 `max_attempts` times, then the item is a counted failure (never a silent zero).
 
+This module is the `paper` variant; `vtl.vicl.viescore` adds the `authors-code` variant (one four-image call) and
+the averaging rules. Every VieScore records its `variant` and `score`, the number that variant reports.
+
 Backends: Gemini (google-genai) and a local Qwen2.5-VL through transformers (the tiny offline model runs the same
 code path; its random weights produce malformed answers, which the run reports as judge failures).
 """
@@ -117,6 +120,9 @@ class VieScore:
     attempts: int = 0  # judge calls made in all (both prompts, retries included)
     error: str | None = None  # why the item failed, e.g. the last malformed answer
     judge: str = ""
+    variant: str = "paper"
+    score: float | None = None  # the variant's reported number: O for paper, (SC+PQ)/2 (0 on failure) for authors-code
+    prompt_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,10 +141,27 @@ class JudgeBackend:
 
 @dataclass
 class VieScorer:
-    """Scores one edited image against its source with a judge backend, retrying malformed answers."""
+    """Scores one edited image against its source with a judge backend, retrying malformed answers (`paper`)."""
 
     backend: JudgeBackend
     max_attempts: int = 3
+    sc_prompt: str = SC_PROMPT
+    pq_prompt: str = PQ_PROMPT
+    variant = "paper"
+
+    @property
+    def prompt_version(self) -> str:
+        from vtl.vicl.prompts import prompt_sha
+
+        if (self.sc_prompt, self.pq_prompt) == (SC_PROMPT, PQ_PROMPT):
+            return "viescore-paper-v1"
+        return f"viescore-paper-v1+{prompt_sha(self.sc_prompt + self.pq_prompt)[:8]}"
+
+    def score_tuple(self, task_a: str, task_b: str, images: Sequence[np.ndarray], output: np.ndarray) -> VieScore:
+        """VIEScore of `output` for task B of a tuple; `images` = [A_in, A_out, B_in] (this variant uses B_in)."""
+        result = self.score(TASK_EDITS[task_b], images[2], output)
+        result.prompt_version = self.prompt_version
+        return result
 
     def _ask_scores(self, prompt: str, images: Sequence[np.ndarray]) -> tuple[list[float] | None, int, str | None]:
         last = None
@@ -153,10 +176,11 @@ class VieScorer:
 
     def score(self, edit: str, source: np.ndarray, result: np.ndarray) -> VieScore:
         try:
-            sc, n_sc, err = self._ask_scores(SC_PROMPT.format(edit=edit), [source, result])
+            sc, n_sc, err = self._ask_scores(self.sc_prompt.replace("{edit}", edit).replace("{{", "{")
+                                             .replace("}}", "}"), [source, result])
             if sc is None:
                 return VieScore(ok=False, attempts=n_sc, error=f"SC: {err}", judge=self.backend.name)
-            pq, n_pq, err = self._ask_scores(PQ_PROMPT, [result])
+            pq, n_pq, err = self._ask_scores(self.pq_prompt, [result])
         except Exception as exc:  # noqa: BLE001 - API errors that outlived their retries are counted failures
             from vtl.vicl.gemini import is_retryable
 
@@ -166,8 +190,9 @@ class VieScorer:
                             judge=self.backend.name)
         if pq is None:
             return VieScore(ok=False, attempts=n_sc + n_pq, error=f"PQ: {err}", judge=self.backend.name)
+        values = aggregate(sc, pq)
         return VieScore(ok=True, sc_scores=sc, pq_scores=pq, attempts=n_sc + n_pq, judge=self.backend.name,
-                        **aggregate(sc, pq))
+                        score=values["O"], **values)
 
 
 class GeminiJudge(JudgeBackend):
@@ -177,10 +202,15 @@ class GeminiJudge(JudgeBackend):
 
     def __init__(self, model: str = "gemini-2.5-flash", *, api_key_env: str = "GEMINI_API_KEY",
                  base_url: str | None = None, timeout_s: float = 60, max_attempts: int = 5, base_delay: float = 1.0,
-                 max_delay: float = 30.0):
+                 max_delay: float = 30.0, temperature: float = 0.0, retry_temperature: float | None = 0.7,
+                 max_output_tokens: int | None = None):
+        """`temperature` for the first answer; `retry_temperature` (None: the same) after a malformed one."""
         from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
         self.model = model
+        self.temperature = temperature
+        self.retry_temperature = temperature if retry_temperature is None else retry_temperature
+        self.max_output_tokens = max_output_tokens
         self.name = f"gemini:{model}"
         self.gemini = GeminiClient(model, api_key_env=api_key_env, base_url=base_url, timeout_s=timeout_s,
                                    retry=RetryPolicy(max_attempts, base_delay, max_delay))
@@ -191,7 +221,10 @@ class GeminiJudge(JudgeBackend):
         from vtl.vicl.gemini import image_part, response_text
 
         contents = [*(image_part(im) for im in images), types.Part.from_text(text=prompt)]
-        config = types.GenerateContentConfig(temperature=0.0 if attempt == 0 else 0.7)
+        config = types.GenerateContentConfig(
+            temperature=self.temperature if attempt == 0 else self.retry_temperature,
+            max_output_tokens=self.max_output_tokens,
+        )
         return response_text(self.gemini.generate(contents, config, describe=f"judge {self.name}"))
 
 
@@ -202,7 +235,9 @@ class QwenJudge(JudgeBackend):
 
     def __init__(self, model: str = "vtl://tiny-qwen2.5-vl", *, max_new_tokens: int = 96,
                  quantization: QuantizationOptions | None = None, min_pixels: int | None = None,
-                 max_pixels: int | None = None, seed: int = 0):
+                 max_pixels: int | None = None, seed: int = 0, temperature: float = 0.0,
+                 retry_temperature: float = 0.8):
+        """`temperature` 0 answers greedily; above 0 it samples (top-p 0.95); retries sample at `retry_temperature`."""
         import torch
 
         from vtl.models.chat import ChatCollator
@@ -213,6 +248,8 @@ class QwenJudge(JudgeBackend):
         self.model.eval()
         self.collator = ChatCollator(self.processor, train=False, padding_side="left")
         self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.retry_temperature = retry_temperature
         self.generator = torch.Generator().manual_seed(seed)
         self.name = f"qwen:{model}"
 
@@ -225,8 +262,10 @@ class QwenJudge(JudgeBackend):
         batch = self.collator([ChatExample(images=[Image.fromarray(im) for im in images], prompt=prompt)])
         device = next(self.model.parameters()).device
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items() if k != "labels"}
-        sampling = {"do_sample": False} if attempt == 0 else {"do_sample": True, "temperature": 0.8, "top_p": 0.95}
-        if attempt:  # generate samples from the global RNG: seed it per retry so reruns give the same answers
+        temperature = self.temperature if attempt == 0 else self.retry_temperature
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": 0.95} if temperature > 0 else {
+            "do_sample": False}
+        if temperature > 0:  # generate samples from the global RNG: seed it per retry so reruns give the same answers
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator)))
         with torch.inference_mode():
             out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, **sampling)
@@ -234,13 +273,20 @@ class QwenJudge(JudgeBackend):
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
-def make_scorer(judge: dict[str, Any] | None, max_attempts: int = 3) -> VieScorer | None:
-    """A VieScorer over the judge a `class_path`/`init_args` spec names; None for no judge (VIEScore not computed)."""
+def make_scorer(judge: dict[str, Any] | None, max_attempts: int = 3, variant: str = "paper",
+                prompts: dict[str, str] | None = None):
+    """A VIEScore scorer of `variant` ("paper" or "authors-code") over the judge a `class_path`/`init_args` spec
+    names; None for no judge (VIEScore not computed). `prompts` may replace the variant's judge prompts (file or
+    inline text): keys "sc" and "pq" for paper, "judge" for authors-code."""
     from vtl.components import build
     from vtl.errors import UsageError
+    from vtl.vicl.viescore import VARIANTS, make_variant_scorer
 
     if judge is None:
         return None
+    if variant not in VARIANTS:
+        raise UsageError(f"viescore variant must be one of {list(VARIANTS)}, got {variant!r}")
     if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
         raise UsageError(f"judge_max_attempts must be an integer >= 1, got {max_attempts!r}")
-    return VieScorer(build(judge, JudgeBackend, "judge"), max_attempts=max_attempts)
+    return make_variant_scorer(build(judge, JudgeBackend, "judge"), variant, max_attempts=max_attempts,
+                               prompts=prompts)

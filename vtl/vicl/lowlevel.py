@@ -36,6 +36,13 @@ LABELS: dict[str, str] = {
     "style_transfer": "Style",
 }
 _BY_LABEL = {label.lower(): task for task, label in LABELS.items()}
+# Other spellings of a task id: the T2T-VICL authors' folder names where they differ from vtl's ids.
+ALIASES: dict[str, str] = {
+    "light_enhancement": "low_light_enhancement",
+    "lowlight_enhancement": "low_light_enhancement",
+}
+# The authors' task folder under their `tasks/` root, per vtl task id.
+AUTHORS_TASK_DIRS: dict[str, str] = {task: task for task in LABELS} | {"low_light_enhancement": "light_enhancement"}
 
 ARROW = "→"
 
@@ -69,12 +76,15 @@ SECOND_TIER: frozenset[tuple[str, str]] = frozenset(REPORTED_SCENARIOS[12:])
 
 
 def task_id(name: str) -> str:
-    """A task id from an id ("low_light_enhancement"), a label ("LightEnh"), or either with other case/dashes."""
+    """A task id from an id ("low_light_enhancement"), a label ("LightEnh"), an alias ("light_enhancement", the
+    authors' folder name), or any of them with other case/dashes."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     if key in LABELS:
         return key
     if key in _BY_LABEL:
         return _BY_LABEL[key]
+    if key in ALIASES:
+        return ALIASES[key]
     raise ValueError(
         f"unknown low-level task {name!r}: use one of the ids {', '.join(LOW_LEVEL_TASKS)} "
         f"or labels {', '.join(LABELS.values())}"

@@ -23,7 +23,7 @@ import numpy as np
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys, guard_run_settings, iter_jsonl, numbered_records
-from vtl.vicl.lowlevel import LABELS, pair_label, resolve_pairs, task_id
+from vtl.vicl.lowlevel import LABELS, pair_label, parse_pair, resolve_pairs, task_id
 
 log = logging.getLogger("vtl.vicl")
 
@@ -91,7 +91,10 @@ def load_tuples(path: str | Path, split: str | None = None, pairs: list[str] | N
         raise FileNotFoundError(f"no tuple file at {path}: write one with `vtl vicl pairs --out DIR`")
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    wanted = {pair_label(*p) for p in resolve_pairs(pairs)} if pairs else None
+    wanted = None
+    if pairs:  # same-task pairs ("Color→Color", the authors' ablation) are allowed here, unlike in `vtl vicl pairs`
+        named = resolve_pairs(pairs) if pairs in (["reported"], ["all"]) else [parse_pair(p) for p in pairs]
+        wanted = {pair_label(*p) for p in named}
     out: list[VICLTuple] = []
     for number, row in numbered_records(path):
         missing = [k for k in REQUIRED_FIELDS if k not in row]

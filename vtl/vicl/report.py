@@ -4,7 +4,13 @@ Comparisons are paired: a metric's means use only the tuples where both arms hav
 an image; VIEScore: the judge answered for both). Tier per pair: "top" when at least 2 of the 3 metrics improve;
 "second" when VIEScore improves while PSNR or SSIM gets worse; otherwise "none". Without judged items VIEScore is
 "n/a": the pair can still reach "top" through PSNR and SSIM but never "second", and the report says so.
+VIEScore per item is the number its variant reports (`vtl.vicl.viescore`); with `vie_average="all"` the VIEScore
+means are over every logged row of each arm instead (the T2T-VICL authors' averaging; authors-code failures count 0).
 Writes RUN_DIR/report.md, RUN_DIR/summary.json and RUN_DIR/examples.png. Analysis code: no torch.
+
+Several runs (one per generator, e.g. Gemini and Seedream) are combined by `combined_tier`: the paper's rule puts a
+pair in the top tier when at least 2 of 3 metrics improve for every generator, and in the second tier when VIEScore
+improves for every generator while PSNR or SSIM drops for some; `tier_rule="single-run"` keeps each run's own tier.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vtl.errors import VtlError
 
@@ -22,13 +28,20 @@ log = logging.getLogger("vtl.vicl")
 METRICS = ("psnr", "ssim", "viescore")
 
 
-def _vie(record: dict[str, Any], key: str = "O") -> float | None:
+def _vie(record: dict[str, Any], key: str = "score") -> float | None:
+    """A judged item's VIEScore (its variant's number for "score"; older records without one: O), else None."""
     vs = record.get("viescore")
-    return vs.get(key) if isinstance(vs, dict) and vs.get("ok") else None
+    if not (isinstance(vs, dict) and vs.get("ok")):
+        return None
+    if key == "score":
+        return vs.get("score", vs.get("O"))
+    return vs.get(key)
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def _mean(values: list[float | None]) -> float | None:
+    """Mean of the values that are present (a record may lack a sub-score, e.g. SC in an imported log)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def latest_records(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -53,9 +66,14 @@ def tier(deltas: dict[str, float | None]) -> str:
     return "none"
 
 
-def compare(latest: dict[tuple[str, str], dict[str, Any]], arm: str = "ours") -> dict[str, dict[str, Any]]:
-    """Per pair: paired means of baseline and `arm`, deltas, tier, failure counts."""
+def compare(latest: dict[tuple[str, str], dict[str, Any]], arm: str = "ours",
+            vie_average: str = "paired") -> dict[str, dict[str, Any]]:
+    """Per pair: paired means of baseline and `arm` (VIEScore: paired, or over all logged rows), deltas, tier."""
     from vtl.vicl.lowlevel import SECOND_TIER, TOP_TIER, parse_pair
+    from vtl.vicl.viescore import mean_viescore
+
+    if vie_average not in ("paired", "all"):
+        raise ValueError(f"vie_average must be 'paired' or 'all', got {vie_average!r}")
 
     pairs: dict[str, dict[str, Any]] = {}
     by_pair: dict[str, set[str]] = {}
@@ -73,7 +91,8 @@ def compare(latest: dict[tuple[str, str], dict[str, Any]], arm: str = "ours") ->
             row[name] = {
                 "psnr": _mean([recs[t]["psnr"] for t in both_ok]),
                 "ssim": _mean([recs[t]["ssim"] for t in both_ok]),
-                "viescore": _mean([_vie(recs[t]) for t in both_judged]),
+                "viescore": (_mean([_vie(recs[t]) for t in both_judged]) if vie_average == "paired"
+                             else mean_viescore(r.get("viescore") for r in present)[0]),
                 "viescore_mean": _mean([_vie(recs[t], "O_mean") for t in both_judged]),
                 "SC": _mean([_vie(recs[t], "SC") for t in both_judged]),
                 "PQ": _mean([_vie(recs[t], "PQ") for t in both_judged]),
@@ -103,16 +122,100 @@ def _tiers(pairs: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {t: sum(p["tier"] == t for p in pairs.values()) for t in ("top", "second", "none")}
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+TierRule = Literal["both-generators", "single-run"]
+TIER_RULES = ("both-generators", "single-run")
+
+
+def combined_tier(deltas_by_run: dict[str, dict[str, float | None]]) -> str:
+    """The paper's tier over several generators' (ours - baseline) deltas.
+
+    "top": at least 2 of PSNR/SSIM/VIEScore improve for every generator; "second": otherwise, VIEScore improves for
+    every generator while PSNR or SSIM drops for at least one; else "none".
+    """
+    runs = list(deltas_by_run.values())
+    if not runs:
+        return "none"
+
+    def better(d: dict[str, float | None], m: str) -> bool:
+        return d.get(m) is not None and d[m] > 0
+
+    def worse(d: dict[str, float | None], m: str) -> bool:
+        return d.get(m) is not None and d[m] < 0
+
+    if all(sum(better(d, m) for m in METRICS) >= 2 for d in runs):
+        return "top"
+    if all(better(d, "viescore") for d in runs) and any(worse(d, "psnr") or worse(d, "ssim") for d in runs):
+        return "second"
+    return "none"
+
+
+def combine_runs(summaries: dict[str, dict[str, Any]], tier_rule: str = "both-generators") -> dict[str, Any]:
+    """Tiers per pair over several runs' summaries (label -> `summarize` output), by `tier_rule`.
+
+    "both-generators": `combined_tier` over the runs holding the pair; a pair missing from a run is "none".
+    "single-run": each run's own tier, counted per run.
+    """
+    if tier_rule not in TIER_RULES:
+        raise ValueError(f"tier_rule must be one of {list(TIER_RULES)}, got {tier_rule!r}")
+    labels = list(summaries)
+    pairs: dict[str, dict[str, Any]] = {}
+    for pair in sorted(set().union(*(s["pairs"] for s in summaries.values()))):
+        present = {label: summaries[label]["pairs"][pair] for label in labels if pair in summaries[label]["pairs"]}
+        row: dict[str, Any] = {
+            "runs": {label: {"tier": r["tier"], "delta": r["delta"],
+                             "baseline": {m: r["baseline"][m] for m in METRICS},
+                             "ours": {m: r["ours"][m] for m in METRICS}} for label, r in present.items()},
+            "missing_runs": [label for label in labels if label not in present],
+            "paper_tier": next(iter(present.values())).get("paper_tier", "-"),
+        }
+        if tier_rule == "both-generators":
+            row["tier"] = "none" if row["missing_runs"] else combined_tier({k: r["delta"] for k, r in present.items()})
+        else:
+            row["tier"] = {label: r["tier"] for label, r in present.items()}
+        pairs[pair] = row
+    if tier_rule == "both-generators":
+        counts: dict[str, Any] = {t: sum(p["tier"] == t for p in pairs.values()) for t in ("top", "second", "none")}
+    else:
+        counts = {label: summaries[label]["tiers"] for label in labels}
+    return {"runs": labels, "tier_rule": tier_rule, "tiers": counts, "pairs": pairs}
+
+
+def combined_markdown(combined: dict[str, Any]) -> str:
+    labels = combined["runs"]
+    lines = [f"# T2T-VICL tiers over {len(labels)} runs ({', '.join(labels)}), rule: {combined['tier_rule']}", ""]
+    if combined["tier_rule"] == "both-generators":
+        t = combined["tiers"]
+        lines += [f"Tiers: top {t['top']}, second {t['second']}, none {t['none']} (top: ≥ 2 of 3 metrics better "
+                  "for every run; second: VIEScore better for every run while PSNR or SSIM worse for some).", ""]
+    header = "| pair | " + " | ".join(f"{label} ΔPSNR / ΔSSIM / ΔVIE | {label} tier" for label in labels)
+    lines += [header + " | tier | paper tier |", "|---" * (3 + 2 * len(labels)) + "|"]
+    for pair, row in combined["pairs"].items():
+        cells = []
+        for label in labels:
+            r = row["runs"].get(label)
+            if r is None:
+                cells += ["missing", "-"]
+                continue
+            d = r["delta"]
+            cells += [f"{_fmt(d['psnr'])} / {_fmt(d['ssim'], 3)} / {_fmt(d['viescore'])}", r["tier"]]
+        overall = row["tier"] if isinstance(row["tier"], str) else "per run"
+        lines.append(f"| {pair} | " + " | ".join(cells) + f" | {overall} | {row['paper_tier']} |")
+    return "\n".join(lines) + "\n"
+
+
+def summarize(records: list[dict[str, Any]], vie_average: str = "paired") -> dict[str, Any]:
     """Baseline -> ours per pair (and baseline -> teacher when that arm ran), plus run-wide totals."""
     latest = latest_records(records)
-    pairs = compare(latest, "ours")
+    pairs = compare(latest, "ours", vie_average)
     judged = [r for r in latest.values() if isinstance(r.get("viescore"), dict)]
     summary = {
         "n_records": len(latest),
         "arms": sorted({arm for _, arm in latest}),
         "generators": sorted({r.get("generator", "?") for r in latest.values()}),
         "judges": sorted({r["viescore"].get("judge", "?") for r in judged}),
+        "viescore_variants": sorted({r["viescore"].get("variant", "paper") for r in judged}),
+        "vie_average": vie_average,
+        "prompt_versions": sorted({r["prompt_version"] for r in latest.values() if r.get("prompt_version")}),
         "n_judged": sum(1 for r in judged if r["viescore"].get("ok")),
         "n_judge_failed": sum(1 for r in judged if not r["viescore"].get("ok")),
         "n_generation_failed": sum(r["status"] != "ok" for r in latest.values()),
@@ -125,7 +228,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         for arm in summary["arms"] if arm != "baseline"
     }
     if "teacher" in summary["arms"]:
-        teacher = compare(latest, "teacher")
+        teacher = compare(latest, "teacher", vie_average)
         summary["teacher"] = {"tiers": _tiers(teacher), "pairs": teacher}
     return summary
 
@@ -135,9 +238,10 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def _arrow(row: dict[str, Any], metric: str, digits: int) -> str:
-    b, o, d = row["baseline"][metric], row["ours"][metric], row["delta"].get(metric)
+    b, o = row["baseline"][metric], row["ours"][metric]
     if b is None or o is None:
         return "n/a"
+    d = o - b
     return f"{_fmt(b, digits)} → {_fmt(o, digits)} ({'+' if d >= 0 else ''}{_fmt(d, digits)})"
 
 
@@ -152,6 +256,11 @@ def markdown(summary: dict[str, Any], run_dir: Path) -> str:
     if summary["judges"]:
         lines.append(f"VIEScore judge: {', '.join(summary['judges'])}; judged {summary['n_judged']}, "
                      f"failed (malformed after retries, or API errors) {summary['n_judge_failed']}.")
+        lines.append(f"VIEScore variant: {', '.join(summary.get('viescore_variants') or ['paper'])}; means "
+                     + ("over tuples judged for both arms." if summary.get("vie_average", "paired") == "paired"
+                        else "over every logged row of each arm (authors-code failures count 0)."))
+    if summary.get("prompt_versions"):
+        lines.append(f"Prompt versions: {', '.join(summary['prompt_versions'])}.")
     else:
         lines.append("VIEScore: no judge configured (`judge: {backend: none}`), so VIEScore is n/a.")
     if summary["judges"] and summary["n_judged"] == 0:
@@ -251,7 +360,8 @@ def example_figure(records: list[dict[str, Any]], run_dir: Path, path: Path, n: 
     return path
 
 
-def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool = True) -> dict[str, Any]:
+def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool = True,
+                 vie_average: str = "paired") -> dict[str, Any]:
     """Read RUN_DIR/results.jsonl, write report.md, summary.json and examples.png there; the summary."""
     from vtl.vicl.infer import RESULTS_FILE, read_results
 
@@ -263,7 +373,7 @@ def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool 
     if not records:
         raise ValueError(f"{results} holds no records yet: run `vtl vicl infer` first")
     try:
-        summary = summarize(records)
+        summary = summarize(records, vie_average)
     except ValueError as exc:
         raise ValueError(f"{results}: {exc}") from None
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -278,15 +388,55 @@ def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool 
     return summary
 
 
-def report(run_dir: str, *, examples: int = 4) -> int:
-    """Per-pair baseline -> ours tables, tiers and an example figure for a `vtl vicl infer` run.
+def _label_and_dir(spec: str) -> tuple[str, Path]:
+    label, sep, path = spec.partition("=")
+    return (label, Path(path)) if sep and label and not Path(spec).exists() else (Path(spec).name, Path(spec))
+
+
+def report(
+    run_dirs: list[str],
+    *,
+    out: str | None = None,
+    tier_rule: TierRule = "both-generators",
+    vie_average: Literal["paired", "all"] = "paired",
+    examples: int = 4,
+) -> int:
+    """Per-pair baseline -> ours tables and tiers for one run, or tiers across several generators' runs.
 
     Args:
-        run_dir: A `vtl vicl infer` output directory (holds results.jsonl).
-        examples: Example queries in examples.png.
+        run_dirs: `vtl vicl infer` / `vtl vicl score` run directories, optionally as LABEL=DIR (e.g.
+            gemini=runs/gemini seedream=runs/seedream); each gets its own report.md and summary.json.
+        out: With several runs: the directory for tiers.md and tiers.json (required then).
+        tier_rule: "both-generators": the paper's rule over all runs (a pair is top tier when at least 2 of 3
+            metrics improve for every run); "single-run": each run's own tiers.
+        vie_average: "paired": VIEScore means over tuples judged for both arms; "all": over every logged row of
+            each arm (the authors' averaging; authors-code failures count 0).
+        examples: Example queries in each run's examples.png.
+
+    Returns:
+        0 on success.
     """
+    if not run_dirs:
+        raise VtlError("give at least one run directory")
+    specs = [_label_and_dir(r) for r in run_dirs]
+    labels = [label for label, _ in specs]
+    if len(set(labels)) != len(labels):
+        raise VtlError(f"run labels {labels} repeat: name them as LABEL=DIR")
+    if len(specs) > 1 and out is None:
+        raise VtlError("several runs need --out, the directory for tiers.md and tiers.json")
     try:
-        write_report(run_dir, n_examples=examples)
+        summaries = {label: write_report(path, n_examples=examples, print_table=len(specs) == 1,
+                                         vie_average=vie_average) for label, path in specs}
     except (ValueError, FileNotFoundError) as exc:
         raise VtlError(str(exc)) from exc
+    if len(specs) == 1:
+        return 0
+    combined = combine_runs(summaries, tier_rule)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tiers.json").write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    text = combined_markdown(combined)
+    (out / "tiers.md").write_text(text)
+    print(text)
+    print(f"wrote {out / 'tiers.md'}, {out / 'tiers.json'}")
     return 0

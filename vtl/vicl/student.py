@@ -54,6 +54,8 @@ class StudentDistiller(LightningModule):
         n_samples: int = 2,
         max_new_tokens: int = 128,
         attn_implementation: str | None = None,
+        train_merger: bool = False,
+        warmup_ratio: float | None = None,
     ):
         """
         Args:
@@ -71,6 +73,9 @@ class StudentDistiller(LightningModule):
             n_samples: validation examples whose generated description is logged each validation epoch.
             max_new_tokens: generation budget for those samples.
             attn_implementation: passed to from_pretrained (e.g. sdpa, flash_attention_2); null = default.
+            train_merger: full fine-tuning also trains the vision-language merger (the projector after the vision
+                tower; Qwen3-VL's deepstack mergers too); the vision blocks stay frozen either way.
+            warmup_ratio: warmup as a fraction of all optimizer steps (e.g. 0.03); overrides warmup_steps.
         """
         super().__init__()
         if not model.startswith("vtl://"):
@@ -82,6 +87,10 @@ class StudentDistiller(LightningModule):
         check_trainable_options(quantization, lora)
         if n_samples < 0:
             raise ValueError(f"--model.n_samples must be >= 0, got {n_samples}")
+        if train_merger and lora is not None:
+            raise ValueError("--model.train_merger applies to full fine-tuning: set --model.lora null")
+        if warmup_ratio is not None and not 0 <= warmup_ratio < 1:
+            raise ValueError(f"--model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
         self.save_hyperparameters()
         self.model_name = model
         self.quantization = quantization
@@ -103,8 +112,8 @@ class StudentDistiller(LightningModule):
         hp = self.hparams
         model, processor = build_trainable_vlm(
             self.model_name, device=device, quantization=self.quantization, lora=self.lora,
-            gradient_checkpointing=hp.gradient_checkpointing, min_pixels=hp.min_pixels, max_pixels=hp.max_pixels,
-            attn_implementation=hp.attn_implementation,
+            gradient_checkpointing=hp.gradient_checkpointing, train_merger=hp.train_merger, min_pixels=hp.min_pixels,
+            max_pixels=hp.max_pixels, attn_implementation=hp.attn_implementation,
         )
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         rank_zero_info(f"vtl: student {self.model_name}: {trainable:,} trainable parameters")
@@ -169,10 +178,23 @@ class StudentDistiller(LightningModule):
     # ---- optimisation ------------------------------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = hp.warmup_steps if hp.warmup_ratio is None else round(hp.warmup_ratio * total)
         return adamw_warmup_cosine(
-            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+            self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=warmup, total_steps=total,
+            min_lr_ratio=hp.min_lr_ratio,
         )
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip by norm through the FSDP root under FSDP (Lightning's FSDP precision refuses norm clipping there)."""
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        strategy = self.trainer.strategy
+        if gradient_clip_val and isinstance(strategy, FSDPStrategy) and gradient_clip_algorithm in (None, "norm"):
+            strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm)
 
     # ---- checkpoints and export --------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -183,13 +205,21 @@ class StudentDistiller(LightningModule):
             check_trainable_present(checkpoint["state_dict"], self.model)
 
     def on_train_end(self) -> None:
-        if self.trainer.is_global_zero:
-            self.export(Path(self.trainer.default_root_dir) / EXPORT_DIR)
+        from vtl.vicl.strategy import gather_full_state_dict
 
-    def export(self, directory: str | Path) -> Path:
-        """Write the student for `vtl vicl describe`: adapter or full weights, processor, student.json (atomic)."""
+        state = gather_full_state_dict(self.trainer.strategy)  # sharded strategies: every rank takes part
+        if self.trainer.is_global_zero:
+            self.export(Path(self.trainer.default_root_dir) / EXPORT_DIR, state_dict=state)
+
+    def export(self, directory: str | Path, state_dict: dict | None = None) -> Path:
+        """Write the student for `vtl vicl describe`: adapter or full weights, processor, student.json (atomic).
+        `state_dict`: the full weights when the model is sharded (FSDP, DeepSpeed ZeRO-3)."""
         meta = {"base_model": self.model_name, "lora": self.lora is not None,
                 "quantization": None if self.quantization is None else asdict(self.quantization),
                 "max_new_tokens": self.hparams.max_new_tokens}
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if getattr(datamodule, "prompt_source", None) is not None:
+            meta["prompt"] = datamodule.prompt_source.text  # `vtl vicl describe` asks with the trained prompt
+            meta["prompt_version"] = datamodule.prompt_source.version
         return save_pretrained_atomic(self.model, self.processor, directory,
-                                      extra={EXPORT_META: json.dumps(meta, indent=2) + "\n"})
+                                      extra={EXPORT_META: json.dumps(meta, indent=2) + "\n"}, state_dict=state_dict)

@@ -133,6 +133,7 @@ class DistillDataModule(LightningDataModule):
         max_train: int | None = None,
         max_val: int | None = None,
         num_workers: int = 0,
+        prompt: str | None = None,
     ):
         """
         Args:
@@ -147,6 +148,8 @@ class DistillDataModule(LightningDataModule):
             max_train: cap on training examples (after the join); null = all.
             max_val: cap on validation examples; null = all.
             num_workers: DataLoader workers.
+            prompt: the student prompt as a file or inline text; null = vtl's STUDENT_PROMPT. The export records it
+                and `vtl vicl describe` uses it.
         """
         super().__init__()
         if data_dir is None and build is None and (tuples is None or train_corpus is None):
@@ -163,6 +166,11 @@ class DistillDataModule(LightningDataModule):
                                                                if self.data_dir else None)
         self.train_records: list[DistillRecord] = []
         self.val_records: list[DistillRecord] = []
+        from vtl.vicl.prompts import PromptSource
+        from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION
+
+        self.prompt_source = PromptSource.resolve(prompt, STUDENT_PROMPT, STUDENT_PROMPT_VERSION, "data.prompt")
+        self.prompt = self.prompt_source.text
 
     def prepare_data(self) -> None:
         if self.build is not None and self.data_dir is not None:
@@ -170,8 +178,6 @@ class DistillDataModule(LightningDataModule):
             build_offline_data(self.data_dir, self.build)
 
     def setup(self, stage: str | None = None) -> None:
-        from vtl.vicl.teacher_prompts import STUDENT_PROMPT
-
         hp = self.hparams
         if not self.train_records:
             self.train_records = join_records(self.tuples_path, self.train_corpus, "train", hp.pairs, hp.max_train)
@@ -180,7 +186,6 @@ class DistillDataModule(LightningDataModule):
                                  f"{self.tuples_path}" + (f" in pairs {hp.pairs}" if hp.pairs else ""))
         if self.val_corpus is not None and self.val_corpus.exists() and not self.val_records:
             self.val_records = join_records(self.tuples_path, self.val_corpus, "eval", hp.pairs, hp.max_val)
-        self.prompt = STUDENT_PROMPT
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(DistillDataset(self.train_records, self.prompt), batch_size=self.hparams.batch_size,

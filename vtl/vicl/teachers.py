@@ -38,8 +38,17 @@ class Teacher:
 
     name: str = "teacher"  # backend: "analytic" | "qwen" | "gemini"
     model: str = ""  # what produced the text (model id, or "analytic-v1")
+    prompt: str = TEACHER_PROMPT  # what a VLM teacher is asked: vtl's, or the user's text (`_set_prompt`)
     prompt_version: str = PROMPT_VERSION
+    prompt_sha: str | None = None
     batch_size: int = 1
+
+    def _set_prompt(self, prompt: str | None) -> None:
+        """Use `prompt` (a file or inline text; None: vtl's TEACHER_PROMPT), with its version and hash."""
+        from vtl.vicl.prompts import PromptSource
+
+        source = PromptSource.resolve(prompt, TEACHER_PROMPT, PROMPT_VERSION, "teacher prompt")
+        self.prompt, self.prompt_version, self.prompt_sha = source.text, source.version, source.sha
 
     def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]:
         raise NotImplementedError
@@ -68,8 +77,13 @@ class AnalyticTeacher(Teacher):
         return out
 
 
-def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample: bool = False) -> list[str]:
-    """Greedy (default) generation for ChatExamples, left-padded; returns the decoded new tokens per example."""
+def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample: bool = False,
+                   sampling: dict | None = None) -> list[str]:
+    """Greedy (default) generation for ChatExamples, left-padded; returns the decoded new tokens per example.
+
+    `sampling` adds generate() options, e.g. {"do_sample": True, "temperature": 0.1, "top_p": 0.001,
+    "repetition_penalty": 1.05} (see `vtl.vicl.describe.Decoding`).
+    """
     import torch
 
     from vtl.models.chat import ChatCollator
@@ -80,7 +94,7 @@ def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample
     tokenizer = processor.tokenizer
     with torch.no_grad():
         generated = model.generate(
-            **batch, max_new_tokens=max_new_tokens, do_sample=do_sample,
+            **batch, max_new_tokens=max_new_tokens, **({"do_sample": do_sample} | (sampling or {})),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
         )
     new_tokens = generated[:, batch["input_ids"].shape[1]:]  # [b, new]
@@ -91,7 +105,6 @@ class QwenTeacher(Teacher):
     """A local Qwen2.5-VL teacher: sees [A_in, A_out, B_in, B_out] and the teacher prompt, answers greedily."""
 
     name = "qwen"
-    prompt_version = PROMPT_VERSION
 
     def __init__(
         self,
@@ -104,9 +117,12 @@ class QwenTeacher(Teacher):
         min_pixels: int | None = None,
         max_pixels: int | None = 512 * 28 * 28,
         device_map: str | None = "auto",
+        prompt: str | None = None,
     ):
+        """`prompt`: the teacher prompt as a file or inline text (None: vtl's); its hash goes into prompt_version."""
         from vtl.models.loading import load_model
 
+        self._set_prompt(prompt)
         self.model = model
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -118,7 +134,7 @@ class QwenTeacher(Teacher):
     def describe(self, tuples):
         from vtl.models.chat import ChatExample
 
-        examples = [ChatExample(images=t.teacher_images(), prompt=TEACHER_PROMPT) for t in tuples]
+        examples = [ChatExample(images=t.teacher_images(), prompt=self.prompt) for t in tuples]
         texts = generate_texts(self._model, self._processor, examples, max_new_tokens=self.max_new_tokens)
         return [clean_description(text) or TeacherFailure("empty generation") for text in texts]
 
@@ -127,7 +143,6 @@ class GeminiTeacher(Teacher):
     """Gemini (model configurable) with the four images inline; requests run `concurrency` at a time."""
 
     name = "gemini"
-    prompt_version = PROMPT_VERSION
 
     def __init__(
         self,
@@ -142,9 +157,12 @@ class GeminiTeacher(Teacher):
         concurrency: int = 4,
         temperature: float = 0.0,
         sleep=None,
+        prompt: str | None = None,
     ):
+        """`prompt`: the teacher prompt as a file or inline text (None: vtl's); its hash goes into prompt_version."""
         from vtl.vicl.gemini import GeminiClient, RetryPolicy
 
+        self._set_prompt(prompt)
         self.model = model
         self.batch_size = max(1, concurrency)
         self.concurrency = max(1, concurrency)
@@ -160,7 +178,7 @@ class GeminiTeacher(Teacher):
         contents: list = []
         for name, image in zip(names, t.teacher_images(), strict=True):
             contents += [name, image_part(image)]
-        contents.append(TEACHER_PROMPT)
+        contents.append(self.prompt)
         return contents
 
     def _one(self, t: VICLTuple) -> str | TeacherFailure:
