@@ -54,6 +54,7 @@ COMMANDS: dict[str, Command] = {
         "corpus": "vtl.vicl.corpus:corpus",
         "filter": "vtl.vicl.diversity:filter_command",
         "describe": "vtl.vicl.describe:describe",
+        "merge": "vtl.vicl.shards:merge",
         "infer": "vtl.vicl.infer:infer",
         "report": "vtl.vicl.report:report",
         "run": "vtl.vicl.pipeline:run",
