@@ -324,3 +324,19 @@ def test_backends_are_class_path_with_typed_init_args(cls_path, base):
     assert spec["class_path"] == cls_path and ("max_concurrency" in spec["init_args"] or "steps" in spec["init_args"])
     with pytest.raises(UsageError, match="no_such_option"):
         check({"class_path": cls_path, "init_args": {**init, "no_such_option": 1}}, base_cls, "backend")
+
+
+def test_cli_corpus_shards_merge_and_describe(server, tuples, tmp_path):
+    from vtl.cli import main
+
+    common = ["--base-url", server.base_url, "--api-key-env", "none", "--tuples", str(tuples), "--split", "eval"]
+    for i in range(2):
+        assert main(["vicl", "corpus", "--teacher", "openai", "--shard", f"{i}/2", *common,
+                     "--out", str(tmp_path / f"s{i}.jsonl")]) == 0
+    assert main(["vicl", "merge", str(tmp_path / "s0.jsonl"), str(tmp_path / "s1.jsonl"),
+                 "--out", str(tmp_path / "corpus.jsonl")]) == 0
+    assert len(read_jsonl(tmp_path / "corpus.jsonl")) == 10
+    assert main(["vicl", "describe", "--student", "student", *common, "--out", str(tmp_path / "d.jsonl")]) == 0
+    assert {r["student"] for r in read_jsonl(tmp_path / "d.jsonl")} == {"openai:student"}
+    assert main(["vicl", "corpus", "--teacher", "openai", "--shard", "2/2", *common,
+                 "--out", str(tmp_path / "bad.jsonl")]) == 2
