@@ -150,17 +150,13 @@ class FakeOpenAI:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
     def __enter__(self) -> FakeOpenAI:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def __exit__(self, *exc) -> None:  # stop serving; threads still answering a slow request are daemons
+        server, self._server = self._server, None
+        server.shutdown()
+        server.server_close()
 
 
 def _form_fields(raw: bytes, content_type: str) -> dict[str, Any]:
