@@ -340,3 +340,9 @@ def test_cli_corpus_shards_merge_and_describe(server, tuples, tmp_path):
     assert {r["student"] for r in read_jsonl(tmp_path / "d.jsonl")} == {"openai:student"}
     assert main(["vicl", "corpus", "--teacher", "openai", "--shard", "2/2", *common,
                  "--out", str(tmp_path / "bad.jsonl")]) == 2
+
+
+def test_no_failures_file_when_nothing_failed(server, tuples, tmp_path):
+    out = tmp_path / "corpus.jsonl"
+    build_corpus(tuples, out, OpenAITeacher("t", base_url=server.base_url, api_key_env=None), split="eval")
+    assert out.is_file() and not failures_path(out).exists()

@@ -68,9 +68,10 @@ def build_corpus(
         from tqdm import tqdm
 
         bar = tqdm(total=len(tuples), initial=stats.already_done, desc=f"corpus ({teacher.name})")
-    with JsonlAppender(out) as sink, JsonlAppender(failures_path(out)) as failures:
+    with JsonlAppender(out) as sink:
         for start in range(0, len(todo), max(1, teacher.batch_size)):
             batch = todo[start : start + max(1, teacher.batch_size)]
+            failures = []
             for t, text in zip(batch, teacher.describe(batch), strict=True):
                 if not isinstance(text, str):
                     stats.failed += 1
@@ -87,6 +88,7 @@ def build_corpus(
                     "task_mentions": mentions, "strict_mentions": task_mentions(text, strict=True),
                 })
                 stats.written += 1
+            log_failures(out, failures)
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
@@ -97,6 +99,14 @@ def build_corpus(
 def failures_path(out: Path) -> Path:
     """Where the failed calls of a corpus (or describe) run are logged: OUT.failures.jsonl beside OUT."""
     return out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+
+
+def log_failures(out: Path, rows: list[dict]) -> None:
+    """Append failed items to `failures_path(out)` (the file appears only once something failed)."""
+    if rows:
+        with JsonlAppender(failures_path(out)) as sink:
+            for row in rows:
+                sink.append(row)
 
 
 def api_key_variable(api_key_env: str | None, default: str) -> str | None:

@@ -104,7 +104,7 @@ def describe_tuples(
 ) -> tuple[int, int]:
     """Describe tuples not yet in `out` with a local student or an OpenAIDescriber; returns (written, already
     there). `batch_size` and `max_new_tokens` apply to a local student."""
-    from vtl.vicl.corpus import failures_path
+    from vtl.vicl.corpus import log_failures
     from vtl.vicl.pairs import load_tuples
     from vtl.vicl.shards import select
 
@@ -123,9 +123,10 @@ def describe_tuples(
 
         bar = tqdm(total=len(tuples), initial=len(tuples) - len(todo), desc="describe")
     written = 0
-    with JsonlAppender(out) as sink, JsonlAppender(failures_path(out)) as failures:
+    with JsonlAppender(out) as sink:
         for start in range(0, len(todo), step):
             batch = todo[start : start + step]
+            failures = []
             texts = student.describe(batch, max_new_tokens) if local else student.describe(batch)
             for t, text in zip(batch, texts, strict=True):
                 if not isinstance(text, str):
@@ -140,6 +141,7 @@ def describe_tuples(
                     "prompt_version": STUDENT_PROMPT_VERSION, "text": text, "task_mentions": task_mentions(text),
                 })
                 written += 1
+            log_failures(out, failures)
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
