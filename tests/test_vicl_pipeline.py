@@ -15,8 +15,13 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "vicl").glob
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_infer_configs_parse(path):
     config = InferConfig.from_yaml(path)
-    assert config.generator["class_path"] in ("vtl.vicl.classical.ClassicalGenerator",
-                                              "vtl.vicl.generators.GeminiImageGenerator")
+    from vtl.components import check
+    from vtl.vicl.generators import Generator
+    from vtl.vicl.judge import JudgeBackend
+
+    check(config.generator, Generator, "generator")  # against the constructor, nothing built
+    if config.judge is not None:
+        check(config.judge, JudgeBackend, "judge")
     assert f"vtl vicl infer --config configs/vicl/{path.name}" in path.read_text().splitlines()[0]
 
 

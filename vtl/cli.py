@@ -55,6 +55,7 @@ COMMANDS: dict[str, Command] = {
         "corpus": "vtl.vicl.corpus:corpus",
         "filter": "vtl.vicl.diversity:filter_command",
         "describe": "vtl.vicl.describe:describe",
+        "merge": "vtl.vicl.shards:merge",
         "infer": "vtl.vicl.infer:infer",
         "score": "vtl.vicl.score:score",
         "report": "vtl.vicl.report:report",

@@ -288,6 +288,9 @@ class ClassicalGenerator(Generator):
         self.embedding_model = embedding_model
         self.example_params = example_params
         self.exclude_example_operator = exclude_example_operator
+        self.model = "classical-operators"
+        self.settings = {"embedding_model": embedding_model, "example_params": example_params,
+                         "exclude_example_operator": exclude_example_operator}
 
     def choose(self, instruction_text: str, images: Sequence[np.ndarray]) -> tuple[Operator, dict]:
         """The operator for this prompt, and why it was chosen."""

@@ -3,7 +3,10 @@
 Line: {"tuple_id", "pair", "task_a", "task_b", "split", "source": "student", "student" (export dir), "model"
 (base model), "prompt_version", "text", "task_mentions"} — the corpus shape, so part 2 joins both by tuple_id.
 The student is the export a distillation fit writes to `<run dir>/student` (a LoRA adapter or full weights, with
-the processor and student.json). Lines are appended and fsync'd per batch; a rerun skips tuples already described.
+the processor and student.json), or the same student served by vLLM/SGLang and reached through `OpenAIDescriber`
+(its "student" field is then "openai:<served model name>"). Lines are appended and fsync'd per batch; a rerun skips
+tuples already described; `shard="I/N"` describes only that shard's tuples. A remote call that failed is not written
+(a rerun tries it again) but logged to OUT.failures.jsonl.
 
 Decoding is greedy by default; `Decoding(temperature>0, ...)` samples instead (the T2T-VICL authors decode their
 student with temperature 0.1, top-p 0.001, repetition penalty 1.05). The student prompt can be replaced by a file
@@ -20,6 +23,7 @@ from typing import Literal
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys
+from vtl.vicl.openai_backend import OpenAIDescriber
 from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
 
 log = logging.getLogger("vtl.vicl")
@@ -33,6 +37,20 @@ class Student:
     path: Path
     max_new_tokens: int
     prompt: str | None = None  # the prompt it was trained with (None: vtl's STUDENT_PROMPT)
+
+    @property
+    def identity(self) -> str:
+        return str(self.path.resolve())
+
+    def describe(self, tuples, max_new_tokens: int | None = None, *, prompt: str = STUDENT_PROMPT,
+                 sampling: dict | None = None) -> list[str]:
+        from vtl.models.chat import ChatExample
+        from vtl.vicl.teachers import generate_texts
+
+        examples = [ChatExample(images=t.student_images(), prompt=prompt) for t in tuples]
+        texts = generate_texts(self.model, self.processor, examples,
+                               max_new_tokens=max_new_tokens or self.max_new_tokens, sampling=sampling)
+        return [clean_description(text) for text in texts]
 
 
 @dataclass(frozen=True)
@@ -91,16 +109,17 @@ def load_student(path: str | Path, *, base_model: str | None = None, device: str
     return Student(model, processor, base, path, int(meta.get("max_new_tokens", 128)), meta.get("prompt"))
 
 
-def _described_before(out: Path, student: Student, prompt_version: str = STUDENT_PROMPT_VERSION) -> set[str]:
+def _described_before(out: Path, student: Student | OpenAIDescriber,
+                      prompt_version: str = STUDENT_PROMPT_VERSION) -> set[str]:
     """Tuple ids already in `out`; refuses a file written by a teacher, another student or another prompt."""
-    producer = {"source": "student", "student": str(student.path.resolve()), "prompt_version": prompt_version}
+    producer = {"source": "student", "student": student.identity, "prompt_version": prompt_version}
     return done_keys(out, "tuple_id", same=producer, hint="write these descriptions to another --out",
                      who=lambda r: f"{r.get('source')!r} {r.get('student') or r.get('model')!r} with prompt "
                                    f"{r.get('prompt_version')!r}")
 
 
 def describe_tuples(
-    student: Student,
+    student: Student | OpenAIDescriber,
     tuples_path: str | Path,
     out: str | Path,
     *,
@@ -109,24 +128,30 @@ def describe_tuples(
     batch_size: int = 4,
     max_new_tokens: int | None = None,
     limit: int | None = None,
+    shard: str | None = None,
     progress: bool = False,
     decoding: Decoding | None = None,
     prompt: str | None = None,
 ) -> tuple[int, int]:
-    """Describe tuples not yet in `out`; returns (written, already there). `prompt`: file or inline text
-    (default: the prompt the student was trained with)."""
-    from vtl.models.chat import ChatExample
+    """Describe tuples not yet in `out` with a local student or an OpenAIDescriber; returns (written, already
+    there). `batch_size`, `max_new_tokens` and `decoding` apply to a local student (a served one decodes as it was
+    built). `prompt`: file or inline text (default: the prompt the student was trained with)."""
+    from vtl.vicl.corpus import log_failures
     from vtl.vicl.pairs import load_tuples
     from vtl.vicl.prompts import PromptSource
-    from vtl.vicl.teachers import generate_texts
+    from vtl.vicl.shards import select
 
     decoding = decoding or Decoding()
-    source = PromptSource.resolve(prompt or student.prompt, STUDENT_PROMPT, STUDENT_PROMPT_VERSION, "student prompt")
+    trained_with = student.prompt if isinstance(student, Student) else None
+    source = PromptSource.resolve(prompt or trained_with, STUDENT_PROMPT, STUDENT_PROMPT_VERSION, "student prompt")
     max_new_tokens = max_new_tokens or decoding.max_new_tokens
     out = Path(out)
     tuples = load_tuples(tuples_path, split=split, pairs=pairs)
     if limit is not None:
         tuples = tuples[:limit]
+    tuples = select(tuples, shard)
+    local = isinstance(student, Student)
+    step = max(1, batch_size if local else student.batch_size)
     done = _described_before(out, student, source.version)
     todo = [t for t in tuples if t.id not in done]
     bar = None
@@ -136,21 +161,29 @@ def describe_tuples(
         bar = tqdm(total=len(tuples), initial=len(tuples) - len(todo), desc="describe")
     written = 0
     with JsonlAppender(out) as sink:
-        for start in range(0, len(todo), max(1, batch_size)):
-            batch = todo[start : start + max(1, batch_size)]
-            examples = [ChatExample(images=t.student_images(), prompt=source.text) for t in batch]
-            texts = generate_texts(student.model, student.processor, examples,
-                                   max_new_tokens=max_new_tokens or student.max_new_tokens,
-                                   sampling=decoding.generate_options())
-            for t, raw in zip(batch, texts, strict=True):
-                text = clean_description(raw)
+        for start in range(0, len(todo), step):
+            batch = todo[start : start + step]
+            failures = []
+            if local:
+                texts = student.describe(batch, max_new_tokens, prompt=source.text,
+                                         sampling=decoding.generate_options())
+            else:
+                texts = student.describe(batch, prompt=source.text)
+            for t, text in zip(batch, texts, strict=True):
+                if not isinstance(text, str):
+                    log.warning("describer failed on %s: %s (a rerun tries again)", t.id, text.reason)
+                    failures.append({"tuple_id": t.id, "pair": t.pair, "student": student.identity,
+                                     "model": student.model, "reason": text.reason})
+                    continue
                 sink.append({
                     "tuple_id": t.id, "pair": t.pair, "task_a": t.task_a, "task_b": t.task_b, "split": t.split,
-                    "source": "student", "student": str(student.path.resolve()), "model": student.base_model,
-                    **source.record(), "decoding": asdict(decoding), "text": text,
-                    "task_mentions": task_mentions(text),
+                    "source": "student", "student": student.identity,
+                    "model": student.base_model if local else student.model,
+                    **source.record(), "decoding": asdict(decoding) if local else student.sampling,
+                    "text": text, "task_mentions": task_mentions(text),
                 })
                 written += 1
+            log_failures(out, failures)
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
@@ -161,11 +194,14 @@ def describe_tuples(
 def describe(*, student: str, tuples: str, out: str, split: Literal["train", "eval", "all"] = "eval",
              pairs: list[str] | None = None, base_model: str | None = None, batch_size: int = 4,
              max_new_tokens: int | None = None, limit: int | None = None, temperature: float = 0.0,
-             top_p: float = 1.0, repetition_penalty: float = 1.0, prompt: str | None = None) -> int:
+             top_p: float = 1.0, repetition_penalty: float = 1.0, prompt: str | None = None,
+             shard: str | None = None, base_url: str | None = None, api_key_env: str = "none",
+             concurrency: int = 8, timeout: float = 60) -> int:
     """Student descriptions for eval tuples (resumable).
 
     Args:
-        student: Student export dir (<run dir>/student of a distillation fit).
+        student: Student export dir (<run dir>/student of a distillation fit); with --base_url, the served model
+            name of the student (`vllm serve … --lora-modules NAME=DIR`).
         tuples: tuples.jsonl (or its directory).
         out: Descriptions JSONL to append to.
         split: Which tuples to describe.
@@ -176,17 +212,30 @@ def describe(*, student: str, tuples: str, out: str, split: Literal["train", "ev
         limit: At most this many tuples.
         temperature: 0 decodes greedily; above 0 samples (the T2T-VICL authors use 0.1).
         top_p: Nucleus sampling with temperature > 0 (the authors use 0.001).
-        repetition_penalty: Generation repetition penalty (1.0: none; the authors use 1.05).
+        repetition_penalty: Generation repetition penalty (1.0: none; the authors use 1.05); local student only.
         prompt: The student prompt as a file or inline text; default: the prompt the student was trained with.
+        shard: I/N: only this shard's tuples (0 <= I < N); join the N outputs with `vtl vicl merge`.
+        base_url: The student behind an OpenAI-compatible server (http://HOST:8000/v1 for vllm serve).
+        api_key_env: With --base_url: environment variable holding the key ("none": a server without --api-key).
+        concurrency: With --base_url: requests in flight.
+        timeout: With --base_url: seconds per request.
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from vtl.models.loading import ModelLoadError
 
     try:
-        loaded = load_student(student, base_model=base_model)
+        if base_url:
+            from vtl.vicl.corpus import api_key_variable
+
+            loaded = OpenAIDescriber(student, base_url=base_url, api_key_env=api_key_variable(api_key_env, "none"),
+                                     max_concurrency=concurrency, timeout_s=timeout,
+                                     max_tokens=max_new_tokens or 128, temperature=temperature,
+                                     top_p=top_p if temperature > 0 else None)
+        else:
+            loaded = load_student(student, base_model=base_model)
         written, before = describe_tuples(loaded, tuples, out, split=None if split == "all" else split, pairs=pairs,
                                           batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
-                                          progress=True, prompt=prompt,
+                                          shard=shard, progress=True, prompt=prompt,
                                           decoding=Decoding(temperature, top_p, repetition_penalty))
     except (ValueError, FileNotFoundError, ModelLoadError) as exc:
         raise VtlError(str(exc)) from exc

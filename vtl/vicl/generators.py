@@ -44,6 +44,16 @@ class Generator:
         raise NotImplementedError
 
 
+def side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The query's images in one row, each resized to the first one's height: the documented fallback for an
+    editor that takes a single input image."""
+    from vtl.vicl.images import resize
+
+    height = images[0].shape[0]
+    row = [resize(im, (height, max(1, round(im.shape[1] * height / im.shape[0])))) for im in images]
+    return np.concatenate(row, axis=1)
+
+
 def check_query(images: Sequence[np.ndarray], k: int) -> None:
     if len(images) != 3:
         raise ValueError(f"a VICL query has 3 images [A_in, A_out, B_in], got {len(images)}")
@@ -81,6 +91,8 @@ class GeminiImageGenerator(Generator):
                                    retry=RetryPolicy(max_attempts, base_delay, max_delay))
         self.temperature = temperature
         self.response_modalities = list(response_modalities)
+        self.settings = {"temperature": temperature, "response_modalities": self.response_modalities,
+                         "timeout_s": timeout_s, **self.retry}
 
     def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]:
         from google.genai import types

@@ -240,6 +240,8 @@ def run_item(item: dict[str, Any], arm: str, description: str | None, generator,
     record: dict[str, Any] = {
         "key": item_key(item["id"], arm), "tuple_id": item["id"], "arm": arm, "pair": item["pair"],
         "task_a": item["task_a"], "task_b": item["task_b"], "generator": generator.name, "k": k,
+        "generator_model": getattr(generator, "model", None),
+        "generator_settings": getattr(generator, "settings", None),
         "description": None if arm == "baseline" else description,
         "candidate_psnr": psnrs, "n_failed": len(failures), "failures": failures,
         "best": best, "psnr": None, "ssim": None, "viescore": None, "output": None, "images": item["images"],
