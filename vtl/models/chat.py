@@ -1,8 +1,9 @@
-"""Chat collation for Qwen2.5-VL: N images per example, answer-only labels, right or left padding.
+"""Chat collation for any supported VLM family: N images per example, answer-only labels, right or left padding.
 
 Generic over studies: BLINK questions (`blink_example`) and T2T-VICL prompts both become `ChatExample`s. The prompt
-text is exactly the chat template's generation prompt, and a training sequence is that prompt followed by
-`answer<|im_end|>`, so training, likelihood scoring and generation all see the same prompt tokens.
+text is exactly the chat template's generation prompt, and a training sequence is that prompt followed by the answer
+and the template's end-of-turn token (both markers read from the template by `vtl.models.families.chat_markers`), so
+training, likelihood scoring and generation all see the same prompt tokens.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import torch
 from PIL import Image
 
 from vtl.data.sample import BlinkSample
+from vtl.models.families import chat_markers
 
 IMAGE_PLACEHOLDER = "<image>"
-END_OF_TURN = "<|im_end|>"
-ASSISTANT_HEADER = "<|im_start|>assistant\n"
 IGNORE_INDEX = -100
 
 
@@ -76,10 +76,10 @@ def prompt_text(processor, example: ChatExample) -> str:
 
 
 class ChatCollator:
-    """Batch `ChatExample`s into Qwen2.5-VL model inputs.
+    """Batch `ChatExample`s into model inputs.
 
-    train=True: prompt + answer + <|im_end|>, `labels` equal to input_ids on the answer tokens (the closing
-    <|im_end|> included) and -100 elsewhere. train=False: the prompt only, for scoring and generation
+    train=True: prompt + answer + end of turn, `labels` equal to input_ids on the answer tokens (the closing
+    end-of-turn token included) and -100 elsewhere. train=False: the prompt only, for scoring and generation
     (use padding_side="left" for `generate`).
     """
 
@@ -89,9 +89,9 @@ class ChatCollator:
         self.processor = processor
         self.train = train
         self.padding_side = padding_side
-        tokenizer = processor.tokenizer
-        self.header_ids = tokenizer.encode(ASSISTANT_HEADER, add_special_tokens=False)
-        self.end_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+        self.markers = chat_markers(processor)
+        self.header_ids = processor.tokenizer.encode(self.markers.assistant_header, add_special_tokens=False)
+        self.end_id = self.markers.end_of_turn_id
 
     def texts(self, examples: Sequence[ChatExample]) -> list[str]:
         texts = []
@@ -102,7 +102,7 @@ class ChatCollator:
                     raise ValueError(
                         f"example {i} in the batch has no answer; training needs one (prompt {ex.prompt[:60]!r})"
                     )
-                text += ex.answer + END_OF_TURN
+                text += ex.answer + self.markers.end_of_turn
             texts.append(text)
         return texts
 
@@ -138,7 +138,7 @@ class ChatCollator:
         return batch
 
     def answer_labels(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """-100 everywhere except the tokens after the last assistant header, through the first <|im_end|>."""
+        """-100 everywhere except the tokens after the last assistant header, through the first end of turn."""
         labels = torch.full_like(input_ids, IGNORE_INDEX)
         header = torch.tensor(self.header_ids)
         width = len(self.header_ids)
@@ -146,11 +146,11 @@ class ChatCollator:
             windows = ids.unfold(0, width, 1)  # [s - width + 1, width]
             starts = (windows == header).all(dim=1).nonzero().flatten()
             if len(starts) == 0:
-                raise ValueError(f"batch row {row}: no assistant header {ASSISTANT_HEADER!r} in the tokens")
+                raise ValueError(f"batch row {row}: no assistant header {self.markers.assistant_header!r} in the tokens")
             begin = int(starts[-1]) + width
             ends = (ids[begin:] == self.end_id).nonzero().flatten()
             if len(ends) == 0:
-                raise ValueError(f"batch row {row}: the answer has no closing {END_OF_TURN}")
+                raise ValueError(f"batch row {row}: the answer has no closing {self.markers.end_of_turn}")
             end = begin + int(ends[0]) + 1
             labels[row, begin:end] = ids[begin:end]
         return labels

@@ -1,8 +1,9 @@
-"""One loading path for every Qwen2.5-VL: the tiny offline model, a local checkpoint or a hub id.
+"""One loading path for every supported VLM family: the tiny offline models, a local checkpoint or a hub id.
 
-`load_model` returns `(model, processor)` with the pixel budget set once on the processor, so training and evaluation
-see images at the same resolution. Optional 4-bit quantization goes through bitsandbytes (works on CPU with
-bitsandbytes >= 0.47); LoRA is applied later by the fine-tuning module on the returned model.
+`load_model` returns `(model, processor)` with the pixel budget set once on the processor (mapped onto that family's
+own options by `vtl.models.families`), so training and evaluation see images at the same resolution. Optional 4-bit
+quantization goes through bitsandbytes (works on CPU with bitsandbytes >= 0.47); LoRA is applied later on the
+returned model.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import torch
 
 from vtl.errors import VtlError
 from vtl.home import TINY_MODEL
-
-# Module-name patterns (regex from the start of the name, as transformers matches them) kept out of 4-bit.
-LM_HEAD_PATTERN = "lm_head"
-VISION_PATTERN = r"(?:model\.)?visual"
+from vtl.models.families import Family, family_of_type
 
 
 class ModelLoadError(VtlError, ValueError):
@@ -51,11 +49,11 @@ class QuantizationOptions:
                 f"quantization.compute_dtype={self.compute_dtype!r}: use 'bfloat16', 'float16' or 'float32'"
             )
 
-    def skip_modules(self) -> list[str]:
-        """Modules left in full precision: the output head always, the vision tower unless `quantize_vision`."""
-        return [LM_HEAD_PATTERN] if self.quantize_vision else [LM_HEAD_PATTERN, VISION_PATTERN]
+    def skip_modules(self, family: Family) -> list[str]:
+        """Modules left in full precision: the output head always, the vision side unless `quantize_vision`."""
+        return family.quantization_skips(quantize_vision=self.quantize_vision)
 
-    def to_bnb_config(self):
+    def to_bnb_config(self, family: Family):
         from transformers import BitsAndBytesConfig
 
         return BitsAndBytesConfig(
@@ -63,7 +61,7 @@ class QuantizationOptions:
             bnb_4bit_quant_type=self.quant_type,
             bnb_4bit_use_double_quant=self.double_quant,
             bnb_4bit_compute_dtype=getattr(torch, self.compute_dtype),
-            llm_int8_skip_modules=self.skip_modules(),
+            llm_int8_skip_modules=self.skip_modules(family),
         )
 
 
@@ -76,11 +74,16 @@ def resolve_model_source(name_or_path: str) -> str:
     """The string `from_pretrained` gets: an existing checkpoint directory or a hub id, else a clear error."""
     name = str(name_or_path).strip()
     if name.startswith("vtl://"):
-        if name != TINY_MODEL:
-            raise ModelLoadError(f"unknown embedded model {name!r}; the embedded model is {TINY_MODEL!r}")
+        from vtl.models.families import TINY_FAMILIES
         from vtl.models.tiny import tiny_model_dir
 
-        return str(tiny_model_dir())
+        embedded = {f"vtl://tiny-{f}": f for f in TINY_FAMILIES}
+        if name not in embedded:
+            raise ModelLoadError(
+                f"unknown embedded model {name!r}; the embedded models are {', '.join(embedded)} "
+                f"(default {TINY_MODEL!r})"
+            )
+        return str(tiny_model_dir(embedded[name]))
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
@@ -106,32 +109,35 @@ def _dtype(dtype: str | torch.dtype | None):
     return value
 
 
-def set_pixel_budget(processor, min_pixels: int | None = None, max_pixels: int | None = None) -> None:
-    """Set the image (and video) resize budget in pixels on the processor; None keeps the checkpoint's value."""
-    if min_pixels is None and max_pixels is None:
-        return
-    from transformers.image_utils import SizeDict
+def model_family(name_or_path: str) -> Family:
+    """The family of a checkpoint, from its config's `model_type` (a hub id fetches only its config)."""
+    from transformers import AutoConfig
 
-    for sub in (getattr(processor, "image_processor", None), getattr(processor, "video_processor", None)):
-        if sub is None:
-            continue
-        current = sub.size
-        lo = min_pixels if min_pixels is not None else current.shortest_edge
-        hi = max_pixels if max_pixels is not None else current.longest_edge
-        if lo <= 0 or hi < lo:
-            raise ModelLoadError(f"pixel budget min_pixels={lo}, max_pixels={hi}: need 0 < min_pixels <= max_pixels")
-        sub.size = SizeDict(shortest_edge=int(lo), longest_edge=int(hi))
+    source = resolve_model_source(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except OSError as err:
+        raise ModelLoadError(_not_found_message(name_or_path, err)) from err
+    except ValueError as err:  # a model_type transformers does not know
+        raise ModelLoadError(f"could not read the config of model {name_or_path!r}: {err}") from err
+    return family_of_type(config.model_type, source=f"model {name_or_path!r}")
+
+
+def set_pixel_budget(processor, family: Family, min_pixels: int | None = None, max_pixels: int | None = None) -> None:
+    """Set the image (and video) resize budget in pixels on the processor; None keeps the checkpoint's value."""
+    family.set_pixel_budget(processor, min_pixels, max_pixels)
 
 
 def load_processor(name_or_path: str, *, min_pixels: int | None = None, max_pixels: int | None = None):
     from transformers import AutoProcessor
 
     source = resolve_model_source(name_or_path)
+    family = model_family(source)
     try:
         processor = AutoProcessor.from_pretrained(source)
     except OSError as err:
         raise ModelLoadError(_not_found_message(name_or_path, err)) from err
-    set_pixel_budget(processor, min_pixels, max_pixels)
+    set_pixel_budget(processor, family, min_pixels, max_pixels)
     return processor
 
 
@@ -151,16 +157,17 @@ def load_model(
     device_map=None,
     attn_implementation: str | None = None,
 ):
-    """Load any Qwen2.5-VL and its processor by path, hub id or `vtl://tiny-qwen2.5-vl` -> (model, processor)."""
+    """Load a VLM of a supported family and its processor by path, hub id or `vtl://tiny-…` -> (model, processor)."""
     from transformers import AutoModelForImageTextToText
 
     source = resolve_model_source(name_or_path)
+    family = model_family(source)
     processor = load_processor(source, min_pixels=min_pixels, max_pixels=max_pixels)
     kwargs = {}
     if dtype is not None:
         kwargs["dtype"] = _dtype(dtype)
     if quantization is not None:
-        kwargs["quantization_config"] = quantization.to_bnb_config()
+        kwargs["quantization_config"] = quantization.to_bnb_config(family)
         kwargs.setdefault("dtype", getattr(torch, quantization.compute_dtype))
     if device_map is not None:
         kwargs["device_map"] = device_map
@@ -170,5 +177,6 @@ def load_model(
         model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
     except OSError as err:
         raise ModelLoadError(_not_found_message(name_or_path, err)) from err
+    family.sync_model(model, processor)
     model.eval()
     return model, processor

@@ -1,6 +1,7 @@
-"""LoRA adapters for Qwen2.5-VL through peft, and the k-bit training preparation we use instead of peft's.
+"""LoRA adapters through peft, and the k-bit training preparation we use instead of peft's.
 
-Plain PyTorch/peft: shared by the fine-tuning module and the T2T-VICL student distillation module.
+Plain PyTorch/peft: shared by the fine-tuning module and the T2T-VICL student distillation module. Which modules are
+"language" and "vision" is the model family's knowledge (`vtl.models.families`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-# Module-name patterns (peft matches a string target as a full-match regex on the module path).
-# Qwen2.5-VL in transformers v5: `model.language_model.layers.N.{self_attn,mlp}.*`,
-# `model.visual.blocks.N.{attn,mlp}.*`.
-LANGUAGE_PATTERN = (
-    r".*language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"
-)
-VISION_PATTERN = r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(gate_proj|up_proj|down_proj))"
+from vtl.models.families import Family, family_of
 
 Targets = Literal["language", "language+vision"]
 
@@ -31,7 +26,8 @@ class LoraOptions:
         alpha: scaling numerator (the update is scaled by alpha / r).
         dropout: dropout on the LoRA input.
         target_modules: "language" (every linear layer of the language model's decoder blocks), "language+vision"
-            (also the vision tower's blocks), or explicit module names/suffixes as peft takes them.
+            (also the vision encoder's blocks), or explicit module names/suffixes as peft takes them (kept off the
+            vision side unless a name contains the family's vision module path).
     """
 
     r: int = 8
@@ -47,35 +43,35 @@ class LoraOptions:
         if isinstance(self.target_modules, list) and not self.target_modules:
             raise ValueError('lora.target_modules is empty; use "language", "language+vision" or module names')
 
-    @property
-    def targets_vision(self) -> bool:
+    def targets_vision(self, family: Family) -> bool:
         if self.target_modules == "language+vision":
             return True
         if isinstance(self.target_modules, list):
-            return any("visual" in t or t in ("qkv", "attn.proj") for t in self.target_modules)
+            return any(family.mentions_vision(t) for t in self.target_modules)
         return False
 
-    def peft_target(self) -> str | list[str]:
-        if self.target_modules == "language":
-            return LANGUAGE_PATTERN
-        if self.target_modules == "language+vision":
-            return f"(?:{LANGUAGE_PATTERN})|(?:{VISION_PATTERN})"
-        return list(self.target_modules)
+    def peft_target(self, family: Family) -> str | list[str]:
+        if isinstance(self.target_modules, list):
+            return list(self.target_modules)
+        return family.lora_target(vision=self.target_modules == "language+vision")
 
 
 def apply_lora(model: nn.Module, options: LoraOptions, *, adapter_name: str = "default"):
     """Wrap `model` in a PeftModel with LoRA on the chosen modules; every base weight is frozen.
 
-    The vision tower (and everything else outside the targets) stays frozen unless the targets include vision blocks.
-    LoRA weights are created in fp32 (peft's adapter autocast) so optimizer updates keep full precision under bf16.
+    The vision side (and everything else outside the targets) stays frozen and adapter-free unless the targets name
+    it. LoRA weights are created in fp32 (peft's adapter autocast) so optimizer updates keep full precision under bf16.
     """
     from peft import LoraConfig, get_peft_model
 
+    family = family_of(model)
+    vision = options.targets_vision(family)
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
-        target_modules=options.peft_target(),
+        target_modules=options.peft_target(family),
+        exclude_modules=None if vision else family.exclude_vision(),
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -83,10 +79,6 @@ def apply_lora(model: nn.Module, options: LoraOptions, *, adapter_name: str = "d
         peft_model = get_peft_model(model, config, adapter_name=adapter_name, autocast_adapter_dtype=True)
     except ValueError as err:
         raise ValueError(f"LoRA target_modules {options.target_modules!r} matched no module: {err}") from err
-    if not options.targets_vision:
-        for name, param in peft_model.named_parameters():
-            if ".visual." in f".{name}" and param.requires_grad:
-                param.requires_grad_(False)
     return peft_model
 
 
@@ -96,7 +88,7 @@ def prepare_quantized_model(model: nn.Module, gradient_checkpointing: bool) -> n
     `peft.prepare_model_for_kbit_training` casts every non-quantized weight to fp32, which on a 7B-32B model with a
     full-precision vision tower and embeddings costs gigabytes for nothing. What we do instead:
     - freeze every base weight (adapters added afterwards are the only trainable tensors);
-    - keep norms, embeddings, lm_head and the vision tower in their load dtype: Qwen2/Qwen2.5-VL RMSNorm already
+    - keep norms, embeddings, lm_head and the vision tower in their load dtype: Qwen-family RMSNorm already
       computes its variance in fp32, and the loss upcasts logits to fp32 itself, so nothing there needs fp32 weights;
     - upcast only LayerNorm-type norms held in fp16 (the one dtype where their statistics overflow);
     - with gradient checkpointing: non-reentrant checkpointing, and input embeddings that require grad so gradients

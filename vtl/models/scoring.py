@@ -1,7 +1,7 @@
 """Multiple-choice scoring of BLINK-format questions (plain PyTorch, no Lightning).
 
-`likelihood` (default): the log-likelihood of each option's answer turn "(X)<|im_end|>" (what fine-tuning teaches)
-given the prompt. One prefill per question: the batch of prompts runs once with a KV cache, the cache is repeated
+`likelihood` (default): the log-likelihood of each option's answer turn "(X)" + end of turn (what fine-tuning
+teaches) given the prompt. One prefill per question: the batch of prompts runs once with a KV cache, the cache is repeated
 once per option, and only the option tokens run again. Exact for any tokenizer, including Qwen's, where "(A)" is
 "(A" + ")" so options share a suffix token whose probability still depends on the letter before it.
 `generate`: greedy decoding, then BLINK's parsing rule; unparseable outputs are wrong and counted.
@@ -18,7 +18,8 @@ from typing import Literal
 import torch
 
 from vtl.data.sample import BlinkSample
-from vtl.models.chat import ASSISTANT_HEADER, END_OF_TURN, ChatCollator, blink_example
+from vtl.models.chat import ChatCollator, blink_example
+from vtl.models.families import ChatMarkers, family_of
 from vtl.models.numeric import NumberRule, mean_relative_accuracy, parse_number
 from vtl.models.parsing import parse_choice
 
@@ -69,7 +70,7 @@ def score_multiple_choice(
             raise ValueError(f"sample {sample.idx!r} ({sample.origin or 'unknown source'}): field 'choices' is empty")
     collator = ChatCollator(processor, train=False, padding_side="left")
     if mode == "likelihood":
-        _check_answer_boundary(processor.tokenizer, {letter for s in samples for letter in s.letters})
+        _check_answer_boundary(processor.tokenizer, collator.markers, {letter for s in samples for letter in s.letters})
     score_batch = _likelihood_batch if mode == "likelihood" else _generate_batch
     batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
     if progress:
@@ -110,24 +111,12 @@ def _prompt_inputs(model, collator: ChatCollator, samples: Sequence[BlinkSample]
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _mrope_positions(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Qwen2.5-VL's 3D rotary positions for a left-padded prompt batch. # [3, b, s]"""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    get_rope_index = base.model.get_rope_index
-    kwargs = {"image_grid_thw": inputs.get("image_grid_thw"), "attention_mask": inputs["attention_mask"],
-              "video_grid_thw": inputs.get("video_grid_thw"), "second_per_grid_ts": inputs.get("second_per_grid_ts")}
-    if "mm_token_type_ids" in inspect.signature(get_rope_index).parameters:  # transformers >= 5.2x
-        kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"]
-    positions, _ = get_rope_index(inputs["input_ids"], **kwargs)
-    return positions
-
-
-def _check_answer_boundary(tokenizer, letters) -> None:
+def _check_answer_boundary(tokenizer, markers: ChatMarkers, letters) -> None:
     """Scoring option tokens after the prompt's tokens is exact only if no token spans the prompt/answer boundary."""
-    header = tokenizer.encode(ASSISTANT_HEADER, add_special_tokens=False)
+    header = tokenizer.encode(markers.assistant_header, add_special_tokens=False)
     for letter in sorted(letters):
-        answer = option_answer(letter) + END_OF_TURN
-        joint = tokenizer.encode(ASSISTANT_HEADER + answer, add_special_tokens=False)
+        answer = option_answer(letter) + markers.end_of_turn
+        joint = tokenizer.encode(markers.assistant_header + answer, add_special_tokens=False)
         if joint != header + tokenizer.encode(answer, add_special_tokens=False):
             raise ValueError(
                 f"this tokenizer merges the answer {answer!r} with the assistant header; likelihood scoring would not "
@@ -138,7 +127,8 @@ def _check_answer_boundary(tokenizer, letters) -> None:
 def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
     tokenizer = processor.tokenizer
     inputs = _prompt_inputs(model, collator, samples)
-    positions = _mrope_positions(model, inputs)
+    family = family_of(model)
+    positions = family.prompt_positions(model, inputs)
     cache_kw = _cache_kwarg(model)
     prefill = model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
     first_logprobs = prefill.logits[:, -1].float().log_softmax(-1)  # [b, vocab]
@@ -146,7 +136,8 @@ def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: in
 
     # Option token sequences, padded to k options per question (padding options are scored and then dropped).
     option_ids = [
-        [tokenizer.encode(option_answer(letter) + END_OF_TURN, add_special_tokens=False) for letter in s.letters]
+        [tokenizer.encode(option_answer(letter) + collator.markers.end_of_turn, add_special_tokens=False)
+         for letter in s.letters]
         for s in samples
     ]
     k = max(len(opts) for opts in option_ids)
@@ -168,8 +159,7 @@ def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: in
         cont = tokens[:, :-1]
         cont_mask = token_mask[:, :-1]
         attention = torch.cat([inputs["attention_mask"].repeat_interleave(k, dim=0), cont_mask.long()], dim=1)
-        start = positions[:, :, -1].amax(dim=0).repeat_interleave(k) + 1  # next position per row  # [b * k]
-        cont_pos = (start[:, None] + torch.arange(length - 1, device=device)[None, :]).expand(3, -1, -1)
+        cont_pos = family.continue_positions(positions, length - 1, repeat=k)
         out = model(
             input_ids=cont, attention_mask=attention, position_ids=cont_pos, use_cache=True, **{cache_kw: cache}
         )
@@ -199,7 +189,7 @@ def _generate_texts(model, processor, collator, samples, *, max_new_tokens: int)
     """Greedy answers to the prompts, and how many new tokens each took (up to and including its end of turn)."""
     tokenizer = processor.tokenizer
     inputs = _prompt_inputs(model, collator, samples)
-    end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    end_of_turn = collator.markers.end_of_turn_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_of_turn
     end_ids = sorted({end_of_turn, pad_id})
     output = model.generate(

@@ -94,8 +94,19 @@ def _corpus() -> list[str]:
     return lines * 3
 
 
-def build_tokenizer():
-    """A byte-level BPE with Qwen2's pre-tokenizer, trained on `_corpus()`, wrapped as a `Qwen2Tokenizer`."""
+QWEN_VISION_TOKENS = {
+    "image_token": "<|image_pad|>",
+    "video_token": "<|video_pad|>",
+    "vision_start_token": "<|vision_start|>",
+    "vision_end_token": "<|vision_end|>",
+}
+
+
+def build_tokenizer(extra_tokens: dict[str, str] | None = None):
+    """A byte-level BPE with Qwen2's pre-tokenizer, trained on `_corpus()`, wrapped as a `Qwen2Tokenizer`.
+
+    The vocabulary starts with Qwen's special tokens; `extra_tokens` (attribute name -> token, default Qwen's vision
+    tokens) become named special tokens too, appended after them when they are not among them."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
     from tokenizers.models import BPE
     from transformers import Qwen2Tokenizer
@@ -110,9 +121,11 @@ def build_tokenizer():
         ]
     )
     tok.decoder = decoders.ByteLevel()
+    extra_tokens = QWEN_VISION_TOKENS if extra_tokens is None else extra_tokens
+    specials = list(SPECIAL_TOKENS) + [t for t in extra_tokens.values() if t not in SPECIAL_TOKENS]
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -128,14 +141,9 @@ def build_tokenizer():
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         model_max_length=32768,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_start_token": "<|vision_start|>",
-            "vision_end_token": "<|vision_end|>",
-        },
+        extra_special_tokens=dict(extra_tokens),
     )
-    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in specials], special_tokens=True)
     return tokenizer
 
 
@@ -198,22 +206,228 @@ def build_processor(tokenizer):
     )
 
 
-def write_tiny_model(out_dir, seed: int = 0) -> Path:
-    """Write a random-init Qwen2.5-VL checkpoint (model, tokenizer, processor, chat template) to `out_dir`."""
-    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+# ---- the other families at the same toy size: a Qwen2 language model of the same width behind each vision side ----
 
+QWEN3_VL_CHAT_TEMPLATE = CHAT_TEMPLATE.replace(
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}",
+    "",
+)  # Qwen3-VL adds no default system turn
+
+# InternVL (transformers' -hf layout): each image is one <IMG_CONTEXT> the processor expands to <img>…</img>.
+INTERNVL_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
+INTERNVL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<IMG_CONTEXT>\n"
+    "{% elif part['type'] == 'video' %}<video>\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# LLaVA-OneVision (llava-hf layout): images first, then text; its turns end in <|im_end|> without a newline.
+LLAVA_ONEVISION_TOKENS = {"image_token": "<image>", "video_token": "<video>"}
+LLAVA_ONEVISION_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'video' %}<video>{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ '\\n' + part['text'] }}{% endif %}"
+    "{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TINY_TILE = 56  # InternVL / LLaVA-OneVision tile side: 4x4 patches of 14 px
+LLAVA_ONEVISION_PINPOINTS = [[56, 56], [56, 112], [112, 56], [112, 112]]
+
+
+def _qwen2_text_config(vocab_size: int, tokenizer) -> dict:
+    """The language side of the non-Qwen-VL families: a 2-layer Qwen2, 128 wide."""
+    return {
+        "model_type": "qwen2",
+        "vocab_size": vocab_size,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "bos_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": False,
+    }
+
+
+def _vision_tower_config(model_type: str | None = None) -> dict:
+    """A 2-layer, 64-wide ViT over one 56 px tile (SigLIP keys for LLaVA-OneVision, InternViT keys for InternVL)."""
+    config = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+    if model_type == "siglip_vision_model":
+        return {"model_type": model_type, "image_size": TINY_TILE, "patch_size": 14, **config}
+    return {"image_size": [TINY_TILE, TINY_TILE], "patch_size": [14, 14], **config}
+
+
+def _build_qwen2_5_vl(tokenizer, vocab_size: int):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    return Qwen2_5_VLForConditionalGeneration(tiny_config(vocab_size)), build_processor(tokenizer)
+
+
+def _build_qwen3_vl(tokenizer, vocab_size: int):
+    """Qwen3-VL at toy size: patch 16 (merged 2x2 to 32 px per token), one deepstack layer, interleaved mrope."""
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in QWEN_VISION_TOKENS.items()}
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": 128,
+            "intermediate_size": 256,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 32,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [6, 5, 5], "mrope_interleaved": True
+            },
+            "bos_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "tie_word_embeddings": False,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_heads": 2,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": 128,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
+        },
+        image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"],
+        vision_start_token_id=ids["vision_start_token"],
+        vision_end_token_id=ids["vision_end_token"],
+        tie_word_embeddings=False,
+    )
+    budget = {"min_pixels": 64 * 64, "max_pixels": 128 * 128}
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2, **budget),
+        video_processor=Qwen3VLVideoProcessor(patch_size=16, merge_size=2, size={
+            "shortest_edge": budget["min_pixels"], "longest_edge": budget["max_pixels"]
+        }),
+        tokenizer=tokenizer,
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
+    )
+    return Qwen3VLForConditionalGeneration(config), processor
+
+
+def _build_internvl(tokenizer, vocab_size: int):
+    """InternVL3 at toy size: 56 px tiles (at most 2 plus a thumbnail), pixel shuffle 0.5 -> 4 tokens per tile."""
+    from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
+    from transformers.models.got_ocr2.image_processing_got_ocr2 import GotOcr2ImageProcessor
+    from transformers.models.internvl.video_processing_internvl import InternVLVideoProcessor
+
+    config = InternVLConfig(
+        vision_config=_vision_tower_config(),
+        text_config=_qwen2_text_config(vocab_size, tokenizer),
+        image_token_id=tokenizer.convert_tokens_to_ids(INTERNVL_TOKENS["context_image_token"]),
+        image_seq_length=4,
+        downsample_ratio=0.5,
+        vision_feature_layer=-1,
+        tie_word_embeddings=False,
+    )
+    tile = {"height": TINY_TILE, "width": TINY_TILE}
+    processor = InternVLProcessor(
+        image_processor=GotOcr2ImageProcessor(size=tile, crop_to_patches=True, min_patches=1, max_patches=2),
+        tokenizer=tokenizer,
+        video_processor=InternVLVideoProcessor(size=tile),
+        image_seq_length=4,
+        chat_template=INTERNVL_CHAT_TEMPLATE,
+    )
+    return InternVLForConditionalGeneration(config), processor
+
+
+def _build_llava_onevision(tokenizer, vocab_size: int):
+    """LLaVA-OneVision at toy size: a SigLIP tower over 56 px tiles, anyres grid up to 112x112, 16 tokens per tile."""
+    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration, LlavaOnevisionProcessor
+    from transformers.models.llava_onevision.image_processing_llava_onevision import LlavaOnevisionImageProcessor
+    from transformers.models.llava_onevision.video_processing_llava_onevision import LlavaOnevisionVideoProcessor
+
+    config = LlavaOnevisionConfig(
+        vision_config=_vision_tower_config("siglip_vision_model"),
+        text_config=_qwen2_text_config(vocab_size, tokenizer),
+        image_token_index=tokenizer.convert_tokens_to_ids(LLAVA_ONEVISION_TOKENS["image_token"]),
+        video_token_index=tokenizer.convert_tokens_to_ids(LLAVA_ONEVISION_TOKENS["video_token"]),
+        image_grid_pinpoints=LLAVA_ONEVISION_PINPOINTS,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+        tie_word_embeddings=False,
+    )
+    tile = {"height": TINY_TILE, "width": TINY_TILE}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=tile, image_grid_pinpoints=LLAVA_ONEVISION_PINPOINTS),
+        tokenizer=tokenizer,
+        video_processor=LlavaOnevisionVideoProcessor(size=tile),
+        num_image_tokens=(TINY_TILE // 14) ** 2,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_ONEVISION_CHAT_TEMPLATE,
+    )
+    return LlavaOnevisionForConditionalGeneration(config), processor
+
+
+_BUILDERS = {
+    "qwen2.5-vl": (None, _build_qwen2_5_vl),
+    "qwen3-vl": (None, _build_qwen3_vl),
+    "internvl": (INTERNVL_TOKENS, _build_internvl),
+    "llava-onevision": (LLAVA_ONEVISION_TOKENS, _build_llava_onevision),
+}
+
+
+def write_tiny_model(out_dir, seed: int = 0, family: str = "qwen2.5-vl") -> Path:
+    """Write a random-init checkpoint of `family` (model, tokenizer, processor, chat template) to `out_dir`."""
+    from transformers import GenerationConfig
+
+    from vtl.models.families import TINY_FAMILIES, UnsupportedFamilyError
+
+    if family not in _BUILDERS:
+        raise UnsupportedFamilyError(f"--family {family!r}: tiny models exist for {', '.join(TINY_FAMILIES)}")
+    extra_tokens, build = _BUILDERS[family]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(extra_tokens)
     vocab_size = -(-len(tokenizer) // 64) * 64  # padded like real checkpoints; unused rows are never produced
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(tiny_config(vocab_size)).eval()
-    model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=[2, 0], pad_token_id=0, do_sample=False)
+    model, processor = build(tokenizer, vocab_size)
+    model.eval()
+    end, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    model.generation_config = GenerationConfig(bos_token_id=pad, eos_token_id=[end, pad], pad_token_id=pad,
+                                               do_sample=False)
     model.save_pretrained(out)
-    build_processor(tokenizer).save_pretrained(out)
+    processor.save_pretrained(out)
     return out
 
 
-def tiny_model_dir() -> Path:
-    """The embedded tiny model (`vtl://tiny-qwen2.5-vl`), built once under $VTL_HOME."""
-    return build_once(vtl_home() / "tiny-qwen2.5-vl", lambda d: write_tiny_model(d, seed=0))
+def tiny_model_dir(family: str = "qwen2.5-vl") -> Path:
+    """The embedded tiny model of `family` (`vtl://tiny-qwen2.5-vl` is the default), built once under $VTL_HOME."""
+    return build_once(vtl_home() / f"tiny-{family}", lambda d: write_tiny_model(d, seed=0, family=family))

@@ -1,4 +1,4 @@
-"""The one builder of a trainable Qwen2.5-VL: load -> (4-bit) -> LoRA or full fine-tuning -> checkpointing -> train.
+"""The one builder of a trainable VLM (any supported family): load -> (4-bit) -> LoRA or full fine-tuning -> checkpointing -> train.
 
 Plain PyTorch/transformers, shared by the LightningModules of both studies (transfer fine-tuning, student
 distillation), so their training setup cannot drift apart.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vtl.models.families import family_of
 from vtl.models.loading import ModelLoadError, QuantizationOptions, load_model
 from vtl.models.lora import LoraOptions, apply_lora, disable_kv_cache, prepare_quantized_model
 
@@ -60,7 +61,7 @@ def build_trainable_vlm(
     """A model ready for a training step, and its processor -> (model, processor).
 
     Args:
-        name_or_path: checkpoint dir, hub id or vtl://tiny-qwen2.5-vl (see `load_model`).
+        name_or_path: checkpoint dir, hub id or vtl://tiny-<family> (see `load_model`).
         device: where training runs; on CUDA the weights load there directly (`device_map`).
         quantization: 4-bit weights (QLoRA); needs `lora`.
         lora: LoRA adapter options; None fine-tunes every weight of the language model (see `train_vision`).
