@@ -146,7 +146,8 @@ class ChatCollator:
             windows = ids.unfold(0, width, 1)  # [s - width + 1, width]
             starts = (windows == header).all(dim=1).nonzero().flatten()
             if len(starts) == 0:
-                raise ValueError(f"batch row {row}: no assistant header {self.markers.assistant_header!r} in the tokens")
+                header_text = self.markers.assistant_header
+                raise ValueError(f"batch row {row}: no assistant header {header_text!r} in the tokens")
             begin = int(starts[-1]) + width
             ends = (ids[begin:] == self.end_id).nonzero().flatten()
             if len(ends) == 0:
