@@ -3,7 +3,8 @@
 `likelihood` (default): the log-likelihood of each option's answer turn "(X)" + end of turn (what fine-tuning
 teaches) given the prompt. One prefill per question: the batch of prompts runs once with a KV cache (positions made as
 the model family makes them), the cache is repeated once per option, and only the option tokens run again. Exact for
-any tokenizer, including Qwen's, where "(A)" is "(A" + ")" so options share a suffix token whose probability still depends on the letter before it.
+any tokenizer, including Qwen's, where "(A)" is "(A" + ")" so options share a suffix token whose probability still
+depends on the letter before it.
 `generate`: greedy decoding, then BLINK's parsing rule; unparseable outputs are wrong and counted.
 """
 
