@@ -193,3 +193,28 @@ def test_one_epoch_fit_writes_each_target_once_and_the_adapter_reloads_in_peft(f
         ours = cli.model.model.eval()(input_ids=ids).logits
     torch.testing.assert_close(tuned, ours, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(plain, tuned, atol=1e-5)
+
+
+def test_vtl_model_tiny_writes_the_named_family(tmp_path, capsys):
+    from vtl.cli import main
+
+    out = tmp_path / "internvl"
+    assert main(["model", "tiny", "--family", "internvl", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["model_type"] == "internvl"
+    assert family_of(load_model(str(out))[0]).name == "internvl"
+    with pytest.raises(SystemExit):
+        main(["model", "tiny", "--family", "llava", "--out", str(tmp_path / "bad")])
+    assert "qwen3-vl" in capsys.readouterr().err
+
+
+def test_no_family_fact_is_matched_outside_families():
+    """Module names, ChatML markers, rope-index calls and Qwen's pixel options live in families.py (and the tiny
+    checkpoints' templates), nowhere else in vtl."""
+    root = Path(__file__).resolve().parents[1] / "vtl"
+    allowed = {root / "models" / "families.py", root / "models" / "tiny.py"}
+    for path in root.rglob("*.py"):
+        if path in allowed:
+            continue
+        text = path.read_text()
+        for needle in ('".visual.', "'.visual.", "im_start", "im_end", "get_rope_index", "shortest_edge"):
+            assert needle not in text, f"{path.relative_to(root)} matches {needle!r}: ask vtl.models.families"
