@@ -218,3 +218,11 @@ def test_no_family_fact_is_matched_outside_families():
         text = path.read_text()
         for needle in ('".visual.', "'.visual.", "im_start", "im_end", "get_rope_index", "shortest_edge"):
             assert needle not in text, f"{path.relative_to(root)} matches {needle!r}: ask vtl.models.families"
+
+
+def test_family_configs_are_shipped():
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for name in ("qwen3_vl_2b_qlora", "qwen3_vl_4b_qlora", "qwen3_vl_8b_qlora", "qwen3_vl_32b_qlora",
+                 "internvl3_8b_qlora", "llava_onevision_qwen2_7b_qlora"):
+        assert (configs / "transfer" / f"{name}.yaml").is_file(), name
+    assert (configs / "distill" / "qwen3_vl_4b_lora.yaml").is_file()

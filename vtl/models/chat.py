@@ -109,7 +109,10 @@ class ChatCollator:
     def __call__(self, examples: Sequence[ChatExample]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("ChatCollator got an empty batch")
-        images = [img.convert("RGB") for ex in examples for img in ex.images]
+        per_example = [[img.convert("RGB") for img in ex.images] for ex in examples]
+        # nested per example when every example has images, so processors that treat a multi-image prompt
+        # differently from a single image (LLaVA-OneVision) see which images belong together
+        images = per_example if all(per_example) else [img for imgs in per_example for img in imgs]
         videos = [v for ex in examples for v in ex.videos]
         video_kwargs = {}
         if videos:  # frames are sampled already (FrameRule); the processor only resizes and patches them
