@@ -13,18 +13,19 @@ import pandas as pd
 
 from vtl.analysis import cliques as cq
 from vtl.analysis.curves import compare_arms, transfer_curves
+from vtl.analysis.families import compare_families, family_of_name, group_labels
 from vtl.analysis.groups import GROUPINGS, group_means, scale_trends
-from vtl.analysis.io import AnalysisInputError, load_inputs, note, select_epoch, task_order
+from vtl.analysis.io import AnalysisInputError, load_inputs, note, order_labels, select_epoch, task_order
 from vtl.analysis.matrix import PGFMatrices, pgf_matrices
 from vtl.analysis.metrics import malleability, transferability
-from vtl.analysis.personas import DEFAULT_TOP_K, consistent_personas, persona_rankings, personas
+from vtl.analysis.personas import DEFAULT_TOP_K, PERSONAS, persona_rankings, personas
 from vtl.analysis.report import render_report, terminal_table
 from vtl.analysis.video import render_video_section, split_video, video_summary
 
 
 @dataclass
 class LabelResult:
-    """Everything computed for one label (model scale)."""
+    """Everything computed for one label (a model: one scale of one family)."""
 
     label: str
     matrices: PGFMatrices
@@ -79,9 +80,11 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
 
     inputs: run directories, transfer.jsonl files or released-format CSVs, each optionally `LABEL=PATH`.
     epoch: "last" or "best" (best accuracy on the run's own source task).
-    The summary (and summary.json) maps each label, smallest model scale first, to its results: largest_positive_clique,
-    largest_negative_clique, transferability / malleability ({task: {"pos", "neg", "p", "n", "N"}}), personas,
-    mean_positive_transferability, pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques, selection, left_out...
+    The summary (and summary.json) maps each label (labels grouped by model family, smallest scale first within a
+    family) to its results: family, largest_positive_clique, largest_negative_clique, transferability / malleability
+    ({task: {"pos", "neg", "p", "n", "N"}}), personas, personas_across_scales (within its family),
+    personas_across_families, families (the comparison across families), mean_positive_transferability,
+    pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques, selection, left_out...
     Scores are computed on the seed-mean matrix; NaN becomes null.
     """
     if not 0 < confidence < 1:
@@ -94,19 +97,28 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     notes: list[str] = []
     loaded = load_inputs(inputs, notes)
     chosen = select_epoch(loaded.frame, epoch, notes)
-    mats, video_mats = split_video(pgf_matrices(chosen, loaded.label_order, notes))
+    models = loaded.frame.drop_duplicates("label").set_index("label")["model"]
+    family = {lbl: family_of_name(lbl, models.get(lbl, "")) for lbl in loaded.label_order}
+    groups = {f: order_labels(labels) for f, labels in group_labels(loaded.label_order, family).items()}
+    label_order = [lbl for labels in groups.values() for lbl in labels]
+    mats, video_mats = split_video(pgf_matrices(chosen, label_order, notes))
     video = {label: video_summary(m, top_k) for label, m in video_mats.items()}
     results = {label: analyze_matrices(m, include_diagonal=include_diagonal, confidence=confidence, top_k=top_k,
                                        notes=notes) for label, m in mats.items()}
-    across = consistent_personas({lbl: r.personas for lbl, r in results.items()})
-    trends = scale_trends({lbl: {
-        "transferability": r.transferability, "malleability": r.malleability,
+    structure = {lbl: {
+        "personas": r.personas, "transferability": r.transferability, "malleability": r.malleability,
         "largest_positive_clique": r.largest["positive"].tasks if r.largest["positive"] else [],
         "largest_negative_clique": r.largest["negative"].tasks if r.largest["negative"] else [],
-    } for lbl, r in results.items()}) if results else pd.DataFrame()
+    } for lbl, r in results.items()}
+    per_family_trends = [scale_trends({lbl: structure[lbl] for lbl in labels if lbl in results}).assign(family=f)
+                         for f, labels in groups.items() if any(lbl in results for lbl in labels)]
+    trends = pd.concat(per_family_trends) if per_family_trends else pd.DataFrame()
+    families = compare_families(groups, structure)
+    none = {p: [] for p in PERSONAS}
+    across = {f: families["per_family"].get(f, {}).get("personas", none) for f in groups}
     curves = transfer_curves(loaded.frame)
     arms = compare_arms(chosen)
-    mixture_only = [lbl for lbl in loaded.label_order if lbl not in results]
+    mixture_only = [lbl for lbl in label_order if lbl not in results]
     for lbl in mixture_only:
         note(notes, f"[{lbl}] has only mixture (selection) runs: no transfer matrix for it")
     if make_plots:
@@ -120,8 +132,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     if not curves.empty:  # the numbers behind the curve plots, for other tools
         curves.to_csv(out / "curves.csv", index=False)
     options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k}
-    summary = {lbl: _label_summary(results.get(lbl), lbl, across, arms, notes, options, trends)
-               for lbl in loaded.label_order}
+    summary = {lbl: _label_summary(results.get(lbl), lbl, family[lbl], across[family[lbl]], families, arms, notes,
+                                   options, trends) for lbl in label_order}
     for lbl, block in video.items():
         summary[lbl]["video"] = {
             **block, "transferability": _scores_dict(block["transferability"]),
@@ -130,12 +142,12 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     report = render_report(results, across=across, trends=trends, curves=curves, arms=arms, notes=notes,
-                           inputs=inputs, options=options, label_order=loaded.label_order)
+                           inputs=inputs, options=options, label_order=label_order, families=families)
     for lbl, block in video.items():
         report += "\n" + "\n".join(render_video_section(lbl, block))
     (out / "report.md").write_text(report)
     if print_table:
-        print(terminal_table(results, across, out, plots=make_plots, n_left_out=len(notes)))
+        print(terminal_table(results, across, out, plots=make_plots, n_left_out=len(notes), families=families))
         for lbl, block in video.items():
             print(f"video targets [{lbl}]: " + "; ".join(f"{p} {', '.join(ts) or '-'}"
                                                         for p, ts in block["personas"].items()))
@@ -176,21 +188,22 @@ def _matrix_dict(frame: pd.DataFrame) -> dict:
     return {s: {t: frame.at[s, t] for t in frame.columns} for s in frame.index}
 
 
-def _label_summary(r: LabelResult | None, label: str, across: dict, arms: pd.DataFrame, notes: list[str],
-                   options: dict, trends: pd.DataFrame) -> dict:
+def _label_summary(r: LabelResult | None, label: str, family: str, across: dict, families: dict, arms: pd.DataFrame,
+                   notes: list[str], options: dict, trends: pd.DataFrame) -> dict:
     mine = [n for n in notes if not n.startswith("[") or n.startswith(f"[{label}]")]
     selection: dict = {}
     for row in arms[arms["label"] == label].itertuples():
         selection.setdefault(row.target, {})[row.arm] = {"accuracy": row.accuracy, "pgf": row.pgf,
                                                          "n_seeds": int(row.n_seeds)}
     if r is None:
-        return {"selection": selection, "left_out": mine, "options": options}
+        return {"family": family, "selection": selection, "left_out": mine, "options": options}
     m = r.matrices
     largest = {s: (r.largest[s].tasks if r.largest[s] else []) for s in cq.SIGNS}
     sig = {s: (r.largest_significant[s].tasks if r.largest_significant[s] else []) if r.significance_tested
            else None for s in cq.SIGNS}
     return {
         "model": m.model,
+        "family": family,
         "tiny_model": r.tiny,
         "seeds": m.seeds,
         "sources": list(m.mean.index),
@@ -212,6 +225,8 @@ def _label_summary(r: LabelResult | None, label: str, across: dict, arms: pd.Dat
         "personas": r.personas,
         "persona_rankings": {p: [[t, v] for t, v in ranked] for p, ranked in r.rankings.items()},
         "personas_across_scales": across,
+        "personas_across_families": families["personas_across_families"],
+        "families": families,
         "groups": {by: {g: row for g, row in frame.to_dict("index").items()} for by, frame in r.groups.items()},
         "scale_trend": trends.loc[label].to_dict() if label in trends.index else {},
         "pgf_matrix": _matrix_dict(m.mean),

@@ -11,7 +11,7 @@ from vtl.analysis.personas import PERSONAS
 from vtl.tasks import abbrev, get_task
 
 TINY_NOTE = ("These inputs come from a tiny random-weight model: they show that the pipeline works end to end, "
-             "not findings about Qwen2.5-VL.")
+             "not findings about its model family.")
 _PERSONA_TEXT = {
     "donor": "Donor: fine-tuning on it helps other tasks most (highest Δ⁺)",
     "pirate": "Pirate: fine-tuning on it hurts other tasks most (most negative Δ⁻)",
@@ -153,6 +153,44 @@ def _label_section(r, options: dict) -> list[str]:
     return out
 
 
+def _scales_section(trends: pd.DataFrame, across: dict, family: str | None) -> list[str]:
+    """The trend table across one family's scales, in words, and the personas held at every scale."""
+    out = [f"## Across model scales{f': {family}' if family else ''}", ""]
+    rows = [[row.Index, _fmt(row.mean_positive_transferability), _fmt(row.mean_negative_transferability),
+             _fmt(row.mean_positive_malleability), _fmt(row.mean_negative_malleability),
+             row.largest_positive_clique_size, row.largest_negative_clique_size] for row in trends.itertuples()]
+    out += [_table(["scale", "mean Δ⁺", "mean Δ⁻", "mean Θ⁺", "mean Θ⁻", "largest + clique",
+                    "largest − clique"], rows), ""]
+    out += [_trend_words(trends), ""]
+    out.append("Tasks that keep a persona at every scale given:")
+    out.append("")
+    out += [f"- {p}: {_names(across[p])}" for p in PERSONAS] + [""]
+    return out
+
+
+def _families_section(families: dict) -> list[str]:
+    """Structure compared across model families, as across scales: mean transfer, cliques and personas that hold."""
+    per = families["per_family"]
+    out = ["## Across model families", ""]
+    out.append("Per family: means over its scales; a clique task or persona counts when it holds at every scale of "
+               "the family.")
+    out.append("")
+    rows = [[f, ", ".join(v["labels"]), _fmt(v["mean_positive_transferability"]),
+             _fmt(v["mean_negative_transferability"]), _fmt(v["mean_positive_malleability"]),
+             _fmt(v["mean_negative_malleability"]), ", ".join(abbrev(t) for t in v["positive_clique"]) or "none",
+             ", ".join(abbrev(t) for t in v["negative_clique"]) or "none"] for f, v in per.items()]
+    out += [_table(["family", "scales", "mean Δ⁺", "mean Δ⁻", "mean Θ⁺", "mean Θ⁻", "+ clique", "− clique"], rows),
+            ""]
+    for p in PERSONAS:
+        held = "; ".join(f"{f} {', '.join(abbrev(t) for t in v['personas'][p]) or '-'}" for f, v in per.items())
+        out.append(f"- {p}: in every family: **{_names(families['personas_across_families'][p])}** ({held}).")
+    out.append(f"- Largest positive clique, tasks shared by every family: "
+               f"{_names(families['positive_clique_across_families'])}.")
+    out.append(f"- Largest negative clique, tasks shared by every family: "
+               f"{_names(families['negative_clique_across_families'])}.")
+    return [*out, ""]
+
+
 def _trend_words(trends: pd.DataFrame) -> str:
     parts = []
     for col, name in (("mean_positive_transferability", "mean Δ⁺"), ("mean_negative_transferability", "mean Δ⁻"),
@@ -168,7 +206,9 @@ def _trend_words(trends: pd.DataFrame) -> str:
 
 
 def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: pd.DataFrame, arms: pd.DataFrame,
-                  notes: list[str], inputs: list[str], options: dict, label_order: list[str]) -> str:
+                  notes: list[str], inputs: list[str], options: dict, label_order: list[str], families: dict) -> str:
+    """`across`: family -> personas held at every scale of it; `trends`: one row per label with its family;
+    `families`: `vtl.analysis.families.compare_families`."""
     out = ["# Task-transfer analysis", ""]
     out.append("Inputs: " + ", ".join(f"`{i}`" for i in inputs) + ".")
     out.append(f"Epoch per run: {options['epoch']}; diagonal "
@@ -180,17 +220,13 @@ def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: 
     if notes:
         out += ["## Left out", "", "The analysis went as far as the data allows; it left out:", ""]
         out += [f"- {n}" for n in notes] + [""]
-    if len(results) > 1:
-        out += ["## Across model scales", ""]
-        rows = [[row.Index, _fmt(row.mean_positive_transferability), _fmt(row.mean_negative_transferability),
-                 _fmt(row.mean_positive_malleability), _fmt(row.mean_negative_malleability),
-                 row.largest_positive_clique_size, row.largest_negative_clique_size] for row in trends.itertuples()]
-        out += [_table(["scale", "mean Δ⁺", "mean Δ⁻", "mean Θ⁺", "mean Θ⁻", "largest + clique",
-                        "largest − clique"], rows), ""]
-        out += [_trend_words(trends), ""]
-        out.append("Tasks that keep a persona at every scale given:")
-        out.append("")
-        out += [f"- {p}: {_names(across[p])}" for p in PERSONAS] + [""]
+    per_family = families["per_family"]
+    for family, info in per_family.items():
+        if len(info["labels"]) > 1:
+            part = trends[trends["family"] == family]
+            out += _scales_section(part, across[family], family if len(per_family) > 1 else None)
+    if len(per_family) > 1:
+        out += _families_section(families)
     for label in label_order:
         if label in results:
             out += _label_section(results[label], options)
@@ -211,7 +247,8 @@ def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: 
     return "\n".join(out)
 
 
-def terminal_table(results: dict, across: dict, out_dir: Path, *, plots: bool = True, n_left_out: int = 0) -> str:
+def terminal_table(results: dict, across: dict, out_dir: Path, *, plots: bool = True, n_left_out: int = 0,
+                   families: dict | None = None) -> str:
     """PGF matrix per label with two-letter abbreviations, then personas; what `vtl analyze` prints."""
     lines = []
     for label, r in results.items():
@@ -225,9 +262,15 @@ def terminal_table(results: dict, across: dict, out_dir: Path, *, plots: bool = 
         lines.append("  personas: " + "; ".join(
             f"{p} {', '.join(abbrev(t) for t in r.personas[p]) or '-'}" for p in PERSONAS))
         lines.append("")
-    if len(results) > 1:
-        lines.append("personas at every scale: " + "; ".join(
-            f"{p} {', '.join(abbrev(t) for t in across[p]) or '-'}" for p in PERSONAS))
+    per_family = (families or {}).get("per_family", {})
+    for family, info in per_family.items():
+        if len(info["labels"]) > 1:
+            name = f" of {family}" if len(per_family) > 1 else ""
+            lines.append(f"personas at every scale{name}: " + "; ".join(
+                f"{p} {', '.join(abbrev(t) for t in across[family][p]) or '-'}" for p in PERSONAS))
+    if len(per_family) > 1:
+        lines.append("personas in every family: " + "; ".join(
+            f"{p} {', '.join(abbrev(t) for t in families['personas_across_families'][p]) or '-'}" for p in PERSONAS))
     if n_left_out:
         lines.append(f"{n_left_out} item(s) left out of the analysis: see 'Left out' in report.md")
     lines.append(f"wrote {Path(out_dir) / 'summary.json'}, {Path(out_dir) / 'report.md'}"
