@@ -226,3 +226,17 @@ def test_family_configs_are_shipped():
                  "internvl3_8b_qlora", "llava_onevision_qwen2_7b_qlora"):
         assert (configs / "transfer" / f"{name}.yaml").is_file(), name
     assert (configs / "distill" / "qwen3_vl_4b_lora.yaml").is_file()
+
+
+def test_collator_padding_side_holds_for_every_processor(family_dir):
+    from PIL import Image
+
+    from vtl.models.chat import ChatCollator, ChatExample
+
+    _, path = family_dir
+    processor = load_processor(str(path))
+    examples = [ChatExample([Image.new("RGB", (64, 64))], "short", "(A)"),
+                ChatExample([Image.new("RGB", (64, 64))], "a much longer prompt with many more words", "(B)")]
+    for side, column in (("right", -1), ("left", 0)):
+        mask = ChatCollator(processor, padding_side=side)(examples)["attention_mask"]
+        assert mask[0, column] == 0 and mask[1, column] == 1, side

@@ -125,8 +125,10 @@ class ChatCollator:
         old_side = tokenizer.padding_side
         tokenizer.padding_side = self.padding_side
         try:
+            # padding_side also as a call option: some processors (InternVL) default it in their own kwargs
             batch = self.processor(
-                text=self.texts(examples), images=images or None, padding=True, return_tensors="pt", **video_kwargs
+                text=self.texts(examples), images=images or None, padding=True, padding_side=self.padding_side,
+                return_tensors="pt", **video_kwargs,
             )
         finally:
             tokenizer.padding_side = old_side
