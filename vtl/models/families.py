@@ -8,6 +8,7 @@ by `chat_markers`, never written here. The family is chosen from the checkpoint'
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import re
@@ -28,6 +29,10 @@ class UnsupportedFamilyError(VtlError, ValueError):
 
 class ChatTemplateError(VtlError, ValueError):
     """A chat template from which the assistant header or the end-of-turn token cannot be read."""
+
+
+class PixelBudgetError(VtlError, ValueError):
+    """A min/max pixel budget the processor cannot honour."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ class Family:
         if (min_pixels is not None and min_pixels <= 0) or (
             min_pixels is not None and max_pixels is not None and max_pixels < min_pixels
         ):
-            raise VtlError(
+            raise PixelBudgetError(
                 f"pixel budget min_pixels={min_pixels}, max_pixels={max_pixels}: need 0 < min_pixels <= max_pixels"
             )
         {"qwen": _qwen_budget, "tiles": _tile_budget, "anyres": _anyres_budget}[self.pixel_budget](
@@ -145,7 +150,7 @@ def _qwen_budget(processor, min_pixels, max_pixels) -> None:
         lo = min_pixels if min_pixels is not None else current.shortest_edge
         hi = max_pixels if max_pixels is not None else current.longest_edge
         if hi < lo:
-            raise VtlError(f"pixel budget min_pixels={lo}, max_pixels={hi}: need min_pixels <= max_pixels")
+            raise PixelBudgetError(f"pixel budget min_pixels={lo}, max_pixels={hi}: need min_pixels <= max_pixels")
         sub.size = SizeDict(shortest_edge=int(lo), longest_edge=int(hi))
 
 
@@ -162,9 +167,9 @@ def _tile_budget(processor, min_pixels, max_pixels) -> None:
     hi = image.max_patches if max_pixels is None else max_pixels // area
     lo = image.min_patches if min_pixels is None else math.ceil(min_pixels / area)
     if hi < 1:
-        raise VtlError(
+        raise PixelBudgetError(
             f"max_pixels={max_pixels} is below one {image.size.height}x{image.size.width} tile ({area} px); "
-            f"raise --model.max_pixels to at least {area}"
+            f"raise max_pixels to at least {area}"
         )
     image.max_patches = int(hi)
     image.min_patches = int(max(1, min(lo, hi)))
@@ -180,9 +185,9 @@ def _anyres_budget(processor, min_pixels, max_pixels) -> None:
     ]
     if not kept:
         areas = sorted(p[0] * p[1] for p in points)
-        raise VtlError(
+        raise PixelBudgetError(
             f"pixel budget min_pixels={min_pixels}, max_pixels={max_pixels} keeps none of the processor's anyres "
-            f"grids (areas {areas[0]}..{areas[-1]} px); widen --model.min_pixels/--model.max_pixels"
+            f"grids (areas {areas[0]}..{areas[-1]} px); widen min_pixels/max_pixels"
         )
     image.image_grid_pinpoints = kept
 
@@ -195,13 +200,14 @@ FAMILIES: dict[str, Family] = {
             model_types=("qwen2_5_vl", "qwen2_vl"),
             vision_tower="model.visual",
             projector="model.visual.merger",
-            vision_lora=r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(gate_proj|up_proj|down_proj))",
+            # Qwen2.5-VL's vision MLP is gated (gate/up/down); Qwen2-VL's is fc1/fc2
+            vision_lora=r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(gate_proj|up_proj|down_proj|fc1|fc2))",
             pixel_budget="qwen",
             positions="mrope",
         ),
         Family(
             name="qwen3-vl",
-            model_types=("qwen3_vl", "qwen3_vl_moe"),
+            model_types=("qwen3_vl",),  # not qwen3_vl_moe: its experts are no per-block linear layers
             vision_tower="model.visual",
             projector="model.visual.merger",
             vision_lora=r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(linear_fc1|linear_fc2))",
@@ -291,14 +297,19 @@ def chat_markers(processor) -> ChatMarkers:
     try:
         bare = _render(processor, user, False)
         prompt = _render(processor, user, True)
-        turn = _render(processor, [*user, {"role": "assistant", "content": [{"type": "text", "text": _PROBE}]}], False)
+        turn = None
+        for content in ([{"type": "text", "text": _PROBE}], _PROBE):  # templates take parts, a string, or both
+            with contextlib.suppress(Exception):
+                turn = _render(processor, [*user, {"role": "assistant", "content": content}], False)
+            if turn is not None and _PROBE in turn:
+                break
     except Exception as err:  # jinja errors, missing template
-        raise ChatTemplateError(f"the checkpoint's chat template cannot render a user/assistant turn: {err}") from err
+        raise ChatTemplateError(f"the checkpoint's chat template cannot render a user turn: {err}") from err
     if not prompt.startswith(bare) or prompt == bare:
         raise ChatTemplateError("the chat template's generation prompt does not extend the user turn; vtl needs "
                                 "add_generation_prompt to append the assistant header")
     header = prompt[len(bare):]
-    after = turn[turn.rindex(_PROBE) + len(_PROBE):].rstrip() if _PROBE in turn else ""
+    after = turn[turn.rindex(_PROBE) + len(_PROBE):].rstrip() if turn and _PROBE in turn else ""
     end = after or (tokenizer.eos_token or "")
     ids = tokenizer.encode(end, add_special_tokens=False) if end else []
     if len(ids) != 1:
