@@ -240,3 +240,31 @@ def test_collator_padding_side_holds_for_every_processor(family_dir):
     for side, column in (("right", -1), ("left", 0)):
         mask = ChatCollator(processor, padding_side=side)(examples)["attention_mask"]
         assert mask[0, column] == 0 and mask[1, column] == 1, side
+
+
+@pytest.mark.slow
+def test_student_distills_on_tiny_qwen3_vl(tmp_path):
+    """The T2T-VICL student on Qwen3-VL (the authors' newer student): one epoch, an export, one description."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    from vtl.cli import main
+    from vtl.vicl.student import StudentDistiller
+    from vtl.vicl.student_data import BuildOptions, DistillDataModule
+
+    data_dir = tmp_path / "data"
+    dm = DistillDataModule(data_dir=str(data_dir), build=BuildOptions(pairs=["LightEnh→Shadow"], n_train=4, n_eval=1,
+                                                                      image_size=32), batch_size=4, eval_batch_size=1)
+    seed_everything(0)
+    module = StudentDistiller(model="vtl://tiny-qwen3-vl", lora=LoraOptions(r=4, alpha=8, dropout=0.0), lr=0.01,
+                              n_samples=1, max_new_tokens=4)
+    trainer = Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path / "run"),
+                      num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=dm)
+    assert torch.isfinite(trainer.callback_metrics["val/loss"])
+    export = tmp_path / "run" / "student"
+    assert (export / "adapter_config.json").exists()
+    out = tmp_path / "descriptions.jsonl"
+    assert main(["vicl", "describe", "--student", str(export), "--tuples", str(data_dir), "--out", str(out),
+                 "--base-model", str(tiny_model_dir("qwen3-vl")), "--max-new-tokens", "4", "--limit", "1"]) == 0
+    assert len(out.read_text().splitlines()) == 1

@@ -59,8 +59,8 @@ class StudentDistiller(LightningModule):
     ):
         """
         Args:
-            model: the student: a local checkpoint dir, a hub id (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or
-                vtl://tiny-qwen2.5-vl.
+            model: the student: a local checkpoint dir, a hub id (e.g. Qwen/Qwen2.5-VL-3B-Instruct,
+                Qwen/Qwen3-VL-4B-Instruct) or vtl://tiny-qwen2.5-vl (any vtl://tiny-<family>).
             quantization: 4-bit weights through bitsandbytes (QLoRA); null keeps full precision.
             lora: LoRA adapter options; null means full fine-tuning of the language model.
             gradient_checkpointing: recompute activations in backward to save memory.
