@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_scoring import _brute_force, _samples
+from test_scoring import _brute_force, _samples, sharpened
 
 from vtl.errors import VtlError
 from vtl.models.families import (
@@ -136,16 +136,8 @@ def test_4bit_leaves_the_vision_side_unquantized_when_asked(family_dir):
 
 @pytest.fixture(scope="module")
 def sharp(family_dir):
-    """The family's tiny model with weights re-drawn at std 0.1 (see test_scoring: a wrong position or mask then
-    shifts log-likelihoods visibly)."""
-    name, path = family_dir
-    model, processor = load_model(str(path))
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.ndim == 2:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
-    return model, processor
+    """The family's tiny model with weights re-drawn at std 0.1 (a wrong position or mask then shows)."""
+    return sharpened(family_dir[1])
 
 
 def test_likelihood_scoring_equals_brute_force(sharp):

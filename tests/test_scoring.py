@@ -14,17 +14,21 @@ from vtl.models.scoring import Prediction, accuracy_summary, option_answer, scor
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    """The tiny model with weights re-drawn at std 0.1: at the default 0.02 init attention is nearly uniform and a
+def sharpened(path):
+    """A tiny model with weights re-drawn at std 0.1: at the default 0.02 init attention is nearly uniform and a
     wrong position or mask would shift log-likelihoods by only ~1e-4; here it shifts them by 0.1-1."""
-    model, processor = load_model(str(tiny_model_dir))
+    model, processor = load_model(str(path))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for param in model.parameters():
             if param.ndim == 2:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
     return model, processor
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return sharpened(tiny_model_dir)
 
 
 def _samples() -> list[BlinkSample]:

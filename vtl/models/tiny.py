@@ -147,30 +147,38 @@ def build_tokenizer(extra_tokens: dict[str, str] | None = None):
     return tokenizer
 
 
+def _text_config(vocab_size: int, **extra) -> dict:
+    """Every tiny family's language model: 2 decoder blocks, 128 wide, 4 query and 2 key/value heads of 32.
+    Ids 0 and 2 are <|endoftext|> (pad) and <|im_end|> (end of turn) in every tiny vocabulary."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+        "tie_word_embeddings": False,
+        **extra,
+    }
+
+
 def tiny_config(vocab_size: int):
     """Qwen2.5-VL at toy size (~1.1 M params). head_dim 32, so mrope_section (Qwen's 16/24/24 split scaled down)
     sums to 16 = head_dim / 2; the vision merger outputs the text width."""
     from transformers import Qwen2_5_VLConfig
 
-    hidden, heads = 128, 4
-    head_dim = hidden // heads
+    hidden, head_dim = 128, 32
     mrope_section = [4, 6, 6]
     assert sum(mrope_section) == head_dim // 2
     return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": vocab_size,
-            "hidden_size": hidden,
-            "intermediate_size": 256,
-            "num_hidden_layers": 2,
-            "num_attention_heads": heads,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope_section},
-            "bos_token_id": 0,
-            "eos_token_id": 2,
-            "pad_token_id": 0,
-            "tie_word_embeddings": False,
-        },
+        text_config=_text_config(
+            vocab_size,
+            rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope_section},
+        ),
         vision_config={
             "depth": 2,
             "hidden_size": 64,
@@ -255,24 +263,6 @@ TINY_TILE = 56  # InternVL / LLaVA-OneVision tile side: 4x4 patches of 14 px
 LLAVA_ONEVISION_PINPOINTS = [[56, 56], [56, 112], [112, 56], [112, 112]]
 
 
-def _qwen2_text_config(vocab_size: int, tokenizer) -> dict:
-    """The language side of the non-Qwen-VL families: a 2-layer Qwen2, 128 wide."""
-    return {
-        "model_type": "qwen2",
-        "vocab_size": vocab_size,
-        "hidden_size": 128,
-        "intermediate_size": 256,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
-        "bos_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-        "tie_word_embeddings": False,
-    }
-
-
 def _vision_tower_config(model_type: str | None = None) -> dict:
     """A 2-layer, 64-wide ViT over one 56 px tile (SigLIP keys for LLaVA-OneVision, InternViT keys for InternVL)."""
     config = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
@@ -295,23 +285,9 @@ def _build_qwen3_vl(tokenizer, vocab_size: int):
 
     ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in QWEN_VISION_TOKENS.items()}
     config = Qwen3VLConfig(
-        text_config={
-            "vocab_size": vocab_size,
-            "hidden_size": 128,
-            "intermediate_size": 256,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": 32,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {
-                "rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [6, 5, 5], "mrope_interleaved": True
-            },
-            "bos_token_id": tokenizer.pad_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-            "tie_word_embeddings": False,
-        },
+        text_config=_text_config(vocab_size, head_dim=32, rope_parameters={
+            "rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [6, 5, 5], "mrope_interleaved": True
+        }),
         vision_config={
             "depth": 2,
             "hidden_size": 64,
@@ -350,7 +326,7 @@ def _build_internvl(tokenizer, vocab_size: int):
 
     config = InternVLConfig(
         vision_config=_vision_tower_config(),
-        text_config=_qwen2_text_config(vocab_size, tokenizer),
+        text_config=_text_config(vocab_size, model_type="qwen2"),
         image_token_id=tokenizer.convert_tokens_to_ids(INTERNVL_TOKENS["context_image_token"]),
         image_seq_length=4,
         downsample_ratio=0.5,
@@ -376,7 +352,7 @@ def _build_llava_onevision(tokenizer, vocab_size: int):
 
     config = LlavaOnevisionConfig(
         vision_config=_vision_tower_config("siglip_vision_model"),
-        text_config=_qwen2_text_config(vocab_size, tokenizer),
+        text_config=_text_config(vocab_size, model_type="qwen2"),
         image_token_index=tokenizer.convert_tokens_to_ids(LLAVA_ONEVISION_TOKENS["image_token"]),
         video_token_index=tokenizer.convert_tokens_to_ids(LLAVA_ONEVISION_TOKENS["video_token"]),
         image_grid_pinpoints=LLAVA_ONEVISION_PINPOINTS,
