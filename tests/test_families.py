@@ -98,6 +98,26 @@ def test_pixel_budget_maps_onto_each_processors_options(family_dir):
         load_processor(str(path), min_pixels=200, max_pixels=100)
 
 
+
+def test_a_smaller_pixel_budget_gives_fewer_image_tokens_and_the_model_still_runs(family_dir):
+    from PIL import Image
+
+    from vtl.models.chat import ChatCollator, ChatExample
+
+    _, path = family_dir
+    example = ChatExample([Image.new("RGB", (112, 56), (200, 30, 30))], "What color?", "(A)")  # 2:1, two tiles
+    lengths = {}
+    for budget in (None, 56 * 56):
+        model, processor = load_model(str(path), max_pixels=budget, min_pixels=None if budget is None else 56 * 56)
+        batch = ChatCollator(processor)([example])
+        labels = batch.pop("labels")
+        with torch.no_grad():
+            logits = model(**batch).logits
+        assert logits.shape[:2] == labels.shape
+        lengths[budget] = labels.shape[1]
+    assert lengths[56 * 56] < lengths[None]
+
+
 def test_lora_lands_on_the_vision_tower_only_when_asked(family_dir):
     name, path = family_dir
     family = FAMILIES[name]
