@@ -49,6 +49,7 @@ def test_tiny_checkpoint_loads_through_auto_classes_as_its_family(family_dir):
     tower = model.get_submodule(FAMILIES[name].vision_tower)
     assert sum(p.numel() for p in tower.parameters()) > 0
     model.get_submodule(FAMILIES[name].projector)
+    assert markers.assistant_header == "<|im_start|>assistant\n"  # all four tiny templates' generation prompt
     embedded, _ = load_model(f"vtl://tiny-{name}")
     assert type(embedded) is type(model)
 
@@ -137,6 +138,19 @@ def test_lora_lands_on_the_vision_tower_only_when_asked(family_dir):
     model, _ = load_model(str(path))
     explicit = _trainable(apply_lora(model, LoraOptions(r=2, alpha=4, target_modules=["q_proj", "v_proj"])))
     assert explicit and not any(family.is_vision(n) for n in explicit)
+
+
+def test_full_finetuning_trains_the_vision_side_only_when_asked(family_dir):
+    from vtl.models.lora import unfreeze_for_full_finetuning
+
+    name, path = family_dir
+    family = FAMILIES[name]
+    model, _ = load_model(str(path))
+    for train_vision in (False, True):
+        unfreeze_for_full_finetuning(model, train_vision=train_vision)
+        vision = [p.requires_grad for n, p in model.named_parameters() if family.is_vision(n)]
+        rest = [p.requires_grad for n, p in model.named_parameters() if not family.is_vision(n)]
+        assert vision and all(rest) and all(v == train_vision for v in vision)
 
 
 def test_4bit_leaves_the_vision_side_unquantized_when_asked(family_dir):

@@ -244,11 +244,12 @@ INTERNVL_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# LLaVA-OneVision (llava-hf layout): images first, then text; its turns end in <|im_end|> without a newline.
+# LLaVA-OneVision (llava-hf layout): a space after the role, images first, then text, turns closed by <|im_end|>
+# without a newline; only the generation prompt has the ChatML header `<|im_start|>assistant\n`.
 LLAVA_ONEVISION_TOKENS = {"image_token": "<image>", "video_token": "<video>"}
 LLAVA_ONEVISION_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "<|im_start|>{{ message['role'] }}\n"
+    "<|im_start|>{{ message['role'] }} "
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>{% endif %}{% endfor %}"
     "{% for part in message['content'] %}{% if part['type'] == 'video' %}<video>{% endif %}{% endfor %}"
