@@ -141,7 +141,7 @@ def test_lora_lands_on_the_vision_tower_only_when_asked(family_dir):
 
 
 def test_full_finetuning_trains_the_vision_side_only_when_asked(family_dir):
-    from vtl.models.lora import unfreeze_for_full_finetuning
+    from vtl.models.trainable import unfreeze_for_full_finetuning
 
     name, path = family_dir
     family = FAMILIES[name]

@@ -1,4 +1,5 @@
-"""The one builder of a trainable VLM (any supported family): load -> (4-bit) -> LoRA or full fine-tuning -> checkpointing -> train.
+"""The one builder of a trainable VLM of any supported family: load -> (4-bit) -> LoRA or full fine-tuning ->
+checkpointing -> train.
 
 Plain PyTorch/transformers, shared by the LightningModules of both studies (transfer fine-tuning, student
 distillation), so their training setup cannot drift apart.
