@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from lightning.pytorch import Trainer, seed_everything
 
+    from vtl.models.families import family_of
     from vtl.models.loading import load_model
     from vtl.models.tiny import tiny_model_dir
     from vtl.models.trainable import trains_in_full_finetuning
@@ -53,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     base, _ = load_model(base_dir, dtype=torch.float32)
     trained, _ = load_model(str(out / EXPORT_DIR), dtype=torch.float32)
+    family = family_of(base)
     before = dict(base.named_parameters())
     after = dict(trained.named_parameters())
     groups: dict[str, list[bool]] = {"merger": [], "language": [], "vision blocks": []}
     for name, param in before.items():
         changed = not torch.equal(param, after[name])
-        if ".merger." in f".{name}":
+        if family.is_projector(name):
             groups["merger"].append(changed)
-        elif trains_in_full_finetuning(name):
+        elif trains_in_full_finetuning(name, family):
             groups["language"].append(changed)
         else:
             groups["vision blocks"].append(changed)

@@ -120,8 +120,12 @@ def test_qwen3_vl_4b_config_is_the_authors_recipe(capsys):
 
 
 def test_full_finetune_trains_merger_only_when_asked():
-    from vtl.models.trainable import trains_in_full_finetuning as trains
+    from functools import partial
 
+    from vtl.models.families import family_named
+    from vtl.models.trainable import trains_in_full_finetuning
+
+    trains = partial(trains_in_full_finetuning, family=family_named("qwen3-vl"))
     assert trains("model.language_model.layers.0.mlp.up_proj.weight", train_merger=False)
     assert trains("lm_head.weight", train_merger=True)
     assert not trains("model.visual.blocks.0.attn.qkv.weight", train_merger=True)

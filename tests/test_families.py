@@ -48,7 +48,8 @@ def test_tiny_checkpoint_loads_through_auto_classes_as_its_family(family_dir):
         markers.end_of_turn
     tower = model.get_submodule(FAMILIES[name].vision_tower)
     assert sum(p.numel() for p in tower.parameters()) > 0
-    model.get_submodule(FAMILIES[name].projector)
+    for projector in FAMILIES[name].projectors:
+        model.get_submodule(projector)
     assert markers.assistant_header == "<|im_start|>assistant\n"  # all four tiny templates' generation prompt
     embedded, _ = load_model(f"vtl://tiny-{name}")
     assert type(embedded) is type(model)

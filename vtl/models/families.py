@@ -1,6 +1,6 @@
 """Per-architecture facts, in one place: the rest of vtl asks the family of a checkpoint instead of matching names.
 
-A `Family` says where the vision side lives (tower and projector), which linear layers LoRA targets on the language
+A `Family` says where the vision side lives (tower and projectors), which linear layers LoRA targets on the language
 and the vision side, what stays out of 4-bit, how a pixel budget maps onto the processor's own options, and how
 position ids are made. The chat markers (assistant header, end of turn) are read from the checkpoint's chat template
 by `chat_markers`, never written here. The family is chosen from the checkpoint's `config.model_type`.
@@ -45,8 +45,8 @@ class Family:
     """`config.model_type` values of this architecture."""
     vision_tower: str
     """Module path of the vision encoder."""
-    projector: str
-    """Module path of the vision-to-language projector (inside the tower for Qwen, beside it otherwise)."""
+    projectors: tuple[str, ...]
+    """Module paths of the vision-to-language projectors (inside the tower for Qwen, beside it otherwise)."""
     vision_lora: str
     """peft full-match regex over the vision encoder's linear layers, for "language+vision" LoRA."""
     pixel_budget: Literal["qwen", "tiles", "anyres"]
@@ -59,18 +59,20 @@ class Family:
 
     @property
     def vision_modules(self) -> tuple[str, ...]:
-        """Module paths of the whole vision side (tower and projector, without duplicates)."""
-        if self.projector.startswith(self.vision_tower + "."):
-            return (self.vision_tower,)
-        return (self.vision_tower, self.projector)
+        """Module paths of the whole vision side (tower and projectors, without duplicates)."""
+        return (self.vision_tower, *(p for p in self.projectors if not p.startswith(self.vision_tower + ".")))
 
     def is_vision(self, name: str) -> bool:
         """Whether a parameter or module name (optionally peft-prefixed) belongs to the vision side."""
-        return any(re.search(rf"(?:^|\.){re.escape(m)}(?:\.|$)", name) for m in self.vision_modules)
+        return any(_under(name, m) for m in self.vision_modules)
+
+    def is_projector(self, name: str) -> bool:
+        """Whether a parameter or module name belongs to a vision-to-language projector."""
+        return any(_under(name, m) for m in self.projectors)
 
     def mentions_vision(self, target: str) -> bool:
         """Whether a user's LoRA target name or pattern names the vision side (e.g. `visual.blocks.0.attn.qkv`)."""
-        return any(m.rsplit(".", 1)[-1] in target for m in (*self.vision_modules, self.projector))
+        return any(m.rsplit(".", 1)[-1] in target for m in (*self.vision_modules, *self.projectors))
 
     def quantization_skips(self, *, quantize_vision: bool) -> list[str]:
         """Module patterns kept out of 4-bit: the output head always, the vision side unless `quantize_vision`."""
@@ -131,6 +133,11 @@ class Family:
         start = last.repeat_interleave(repeat) + 1  # [b * repeat]
         cont = start[:, None] + torch.arange(steps, device=positions.device)[None, :]
         return cont.expand(positions.shape[0], -1, -1) if positions.ndim == 3 else cont
+
+
+def _under(name: str, module: str) -> bool:
+    """Whether `name` is `module` or inside it, wherever the path starts (peft prefixes `base_model.model.`)."""
+    return re.search(rf"(?:^|\.){re.escape(module)}(?:\.|$)", name) is not None
 
 
 def _unwrap(model):
@@ -199,7 +206,7 @@ FAMILIES: dict[str, Family] = {
             name="qwen2.5-vl",
             model_types=("qwen2_5_vl", "qwen2_vl"),
             vision_tower="model.visual",
-            projector="model.visual.merger",
+            projectors=("model.visual.merger",),
             # Qwen2.5-VL's vision MLP is gated (gate/up/down); Qwen2-VL's is fc1/fc2
             vision_lora=r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(gate_proj|up_proj|down_proj|fc1|fc2))",
             pixel_budget="qwen",
@@ -209,7 +216,7 @@ FAMILIES: dict[str, Family] = {
             name="qwen3-vl",
             model_types=("qwen3_vl",),  # not qwen3_vl_moe: its experts are no per-block linear layers
             vision_tower="model.visual",
-            projector="model.visual.merger",
+            projectors=("model.visual.merger", "model.visual.deepstack_merger_list"),
             vision_lora=r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(linear_fc1|linear_fc2))",
             pixel_budget="qwen",
             positions="mrope",
@@ -218,7 +225,7 @@ FAMILIES: dict[str, Family] = {
             name="internvl",
             model_types=("internvl",),
             vision_tower="model.vision_tower",
-            projector="model.multi_modal_projector",
+            projectors=("model.multi_modal_projector",),
             vision_lora=(
                 r".*vision_tower\.encoder\.layer\.\d+\.(attention\.(q_proj|k_proj|v_proj|projection_layer)|"
                 r"mlp\.(fc1|fc2))"
@@ -230,7 +237,7 @@ FAMILIES: dict[str, Family] = {
             name="llava-onevision",
             model_types=("llava_onevision",),
             vision_tower="model.vision_tower",
-            projector="model.multi_modal_projector",
+            projectors=("model.multi_modal_projector",),
             vision_lora=(
                 r".*vision_tower\.(?:vision_model\.)?encoder\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|out_proj)|"
                 r"mlp\.(fc1|fc2))"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vtl.models.families import family_of
+from vtl.models.families import Family, family_of
 from vtl.models.loading import ModelLoadError, QuantizationOptions, load_model
 from vtl.models.lora import LoraOptions, apply_lora, disable_kv_cache, prepare_quantized_model
 
@@ -26,24 +26,22 @@ def training_dtype(device: torch.device, lora: LoraOptions | None) -> torch.dtyp
     return torch.bfloat16 if device.type == "cuda" and lora is not None else torch.float32
 
 
-# Vision-language merger modules inside the vision tower: Qwen2.5-VL/Qwen3-VL `visual.merger`, Qwen3-VL's
-# `visual.deepstack_merger_list`.
-MERGER_PARTS = (".visual.merger.", ".visual.deepstack_merger_list.")
-
-
-def trains_in_full_finetuning(name: str, *, train_vision: bool = False, train_merger: bool = False) -> bool:
-    """Whether parameter `name` trains in full fine-tuning: all but the vision tower, unless `train_vision`; with
-    `train_merger` the tower's merger (the projector into the language model) trains too."""
-    dotted = f".{name}"
-    if train_vision or ".visual." not in dotted:
+def trains_in_full_finetuning(name: str, family: Family, *, train_vision: bool = False,
+                              train_merger: bool = False) -> bool:
+    """Whether parameter `name` trains in full fine-tuning: all but the family's vision side, unless `train_vision`;
+    with `train_merger` its projectors into the language model (Qwen's mergers) train too."""
+    if train_vision or not family.is_vision(name):
         return True
-    return train_merger and any(part in dotted for part in MERGER_PARTS)
+    return train_merger and family.is_projector(name)
 
 
 def unfreeze_for_full_finetuning(model: nn.Module, *, train_vision: bool = False, train_merger: bool = False) -> None:
-    """Every weight trainable except (unless `train_vision`) the vision tower, whose merger trains if `train_merger`."""
+    """Every weight trainable except (unless `train_vision`) the vision side, whose projectors train if
+    `train_merger`."""
+    family = family_of(model)
     for name, param in model.named_parameters():
-        param.requires_grad_(trains_in_full_finetuning(name, train_vision=train_vision, train_merger=train_merger))
+        param.requires_grad_(trains_in_full_finetuning(name, family, train_vision=train_vision,
+                                                       train_merger=train_merger))
 
 
 def build_trainable_vlm(
