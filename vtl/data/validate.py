@@ -7,6 +7,7 @@ collects all errors instead of stopping at the first, for `vtl data check`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -95,7 +96,8 @@ def to_sample(
             f"{len(raw_images)} image(s) ({names}) but {task.name} has {task.n_images} per question",
             f"fill {'image_1' if task.n_images == 1 else f'image_1..image_{task.n_images}'} and leave the others empty",
         )
-    images = [_open_image(value, fld, base_dir, fail) for fld, value in raw_images]
+    opened = [_open_image(value, fld, base_dir, fail) for fld, value in raw_images]
+    images = [image for image, _ in opened]
 
     return BlinkSample(
         idx=str(idx),
@@ -107,6 +109,7 @@ def to_sample(
         images=images,
         explanation=str(row.get("explanation") or ""),
         origin=origin,
+        image_sha256=tuple(digest for _, digest in opened),
     )
 
 
@@ -137,14 +140,15 @@ def _raw_images(row: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(f, row[f]) for f in IMAGE_FIELDS if not _is_empty(row.get(f))]
 
 
-def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> Image.Image:
-    """Decode once to prove the image is readable, then return a lazy image over the in-memory bytes.
+def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> tuple[Image.Image, str]:
+    """Decode once to prove the image is readable, then return a lazy image over the in-memory bytes, and the
+    sha256 of those bytes (of the decoded pixels for an already decoded PIL image).
 
     Keeping the compressed bytes (not decoded pixels, not an open file handle) keeps BLINK val's ~3,700 images
     cheap in memory; JPEGs are checked at reduced scale (`draft`) so validation stays fast on large photos.
     """
     if isinstance(value, Image.Image):
-        return value
+        return value, pixel_sha256(value)
     data: bytes | None = None
     path: str | None = None
     if isinstance(value, dict):
@@ -171,7 +175,14 @@ def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> Image.Imag
     except Exception as exc:  # PIL raises several types for bad data
         name = f" ({path})" if path else ""
         raise fail(fld, f"undecodable image{name}: {exc}", "replace it with a valid PNG/JPEG") from None
-    return image
+    return image, hashlib.sha256(data).hexdigest()
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """sha256 of an image's mode, size and pixels."""
+    h = hashlib.sha256(f"{image.mode}:{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
 
 
 @dataclass
