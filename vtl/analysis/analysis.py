@@ -14,11 +14,12 @@ import pandas as pd
 from vtl.analysis import cliques as cq
 from vtl.analysis.curves import compare_arms, transfer_curves
 from vtl.analysis.groups import GROUPINGS, group_means, scale_trends
-from vtl.analysis.io import AnalysisInputError, load_inputs, note, select_epoch, task_order
+from vtl.analysis.io import AnalysisInputError, load_inputs, note, recompute_pgf, select_epoch, task_order
 from vtl.analysis.matrix import PGFMatrices, pgf_matrices
 from vtl.analysis.metrics import malleability, transferability
 from vtl.analysis.personas import DEFAULT_TOP_K, consistent_personas, persona_rankings, personas
 from vtl.analysis.report import render_report, terminal_table
+from vtl.analysis.stats import persona_p_values, scale_trend_test
 from vtl.analysis.video import render_video_section, split_video, video_summary
 
 
@@ -39,6 +40,7 @@ class LabelResult:
     personas: dict
     groups: dict  # "level"/"granularity" -> DataFrame
     significance_tested: bool
+    persona_p_values: dict = field(default_factory=dict)  # persona -> {task: p across seeds, or None}
     files: dict = field(default_factory=dict)
 
     @property
@@ -68,17 +70,20 @@ def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confiden
                        else None) for s in cq.SIGNS}
     ranks = persona_rankings(t, mal)
     groups = {by: group_means(t, mal, by) for by in GROUPINGS}
-    return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks,
-                       personas(ranks, top_k), groups, tested)
+    chosen = personas(ranks, top_k)
+    return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks, chosen, groups,
+                       tested, persona_p_values(m, chosen, include_diagonal))
 
 
 def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal: bool = False,
-            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True
-            ) -> dict:
+            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True,
+            upper: float | dict[str, float] | None = None, eps: float | None = None) -> dict:
     """Analyse transfer runs or released CSVs; write summary.json, report.md and PNGs to out_dir; return the summary.
 
     inputs: run directories, transfer.jsonl files or released-format CSVs, each optionally `LABEL=PATH`.
     epoch: "last" or "best" (best accuracy on the run's own source task).
+    upper, eps: when either is given, PGF is recomputed from the logged accuracies with ceiling(s) U_j (one number
+    or {task: U_j}, default 1) and epsilon (default 0); rows holding PGF only keep it.
     The summary (and summary.json) maps each label, smallest model scale first, to its results: largest_positive_clique,
     largest_negative_clique, transferability / malleability ({task: {"pos", "neg", "p", "n", "N"}}), personas,
     mean_positive_transferability, pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques, selection, left_out...
@@ -93,6 +98,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
         raise AnalysisInputError(f"{out}: cannot create the output directory ({exc}); give a directory") from None
     notes: list[str] = []
     loaded = load_inputs(inputs, notes)
+    if upper is not None or eps is not None:
+        loaded.frame = recompute_pgf(loaded.frame, 1.0 if upper is None else upper, eps or 0.0, notes)
     chosen = select_epoch(loaded.frame, epoch, notes)
     mats, video_mats = split_video(pgf_matrices(chosen, loaded.label_order, notes))
     video = {label: video_summary(m, top_k) for label, m in video_mats.items()}
@@ -104,6 +111,7 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
         "largest_positive_clique": r.largest["positive"].tasks if r.largest["positive"] else [],
         "largest_negative_clique": r.largest["negative"].tasks if r.largest["negative"] else [],
     } for lbl, r in results.items()}) if results else pd.DataFrame()
+    trend_test = scale_trend_test({lbl: r.matrices for lbl, r in results.items()}, include_diagonal)
     curves = transfer_curves(loaded.frame)
     arms = compare_arms(chosen)
     mixture_only = [lbl for lbl in loaded.label_order if lbl not in results]
@@ -119,8 +127,9 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
                 f"PGF {lbl}: image sources × video targets").name}
     if not curves.empty:  # the numbers behind the curve plots, for other tools
         curves.to_csv(out / "curves.csv", index=False)
-    options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k}
-    summary = {lbl: _label_summary(results.get(lbl), lbl, across, arms, notes, options, trends)
+    options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k,
+               "upper": upper, "eps": eps}
+    summary = {lbl: _label_summary(results.get(lbl), lbl, across, arms, notes, options, trends, trend_test)
                for lbl in loaded.label_order}
     for lbl, block in video.items():
         summary[lbl]["video"] = {
@@ -130,7 +139,7 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     report = render_report(results, across=across, trends=trends, curves=curves, arms=arms, notes=notes,
-                           inputs=inputs, options=options, label_order=loaded.label_order)
+                           inputs=inputs, options=options, label_order=loaded.label_order, trend_test=trend_test)
     for lbl, block in video.items():
         report += "\n" + "\n".join(render_video_section(lbl, block))
     (out / "report.md").write_text(report)
@@ -177,7 +186,7 @@ def _matrix_dict(frame: pd.DataFrame) -> dict:
 
 
 def _label_summary(r: LabelResult | None, label: str, across: dict, arms: pd.DataFrame, notes: list[str],
-                   options: dict, trends: pd.DataFrame) -> dict:
+                   options: dict, trends: pd.DataFrame, trend_test: dict) -> dict:
     mine = [n for n in notes if not n.startswith("[") or n.startswith(f"[{label}]")]
     selection: dict = {}
     for row in arms[arms["label"] == label].itertuples():
@@ -210,10 +219,12 @@ def _label_summary(r: LabelResult | None, label: str, across: dict, arms: pd.Dat
         "mean_positive_malleability": r.malleability["pos"].mean(),
         "mean_negative_malleability": r.malleability["neg"].mean(),
         "personas": r.personas,
+        "persona_p_values": r.persona_p_values,
         "persona_rankings": {p: [[t, v] for t, v in ranked] for p, ranked in r.rankings.items()},
         "personas_across_scales": across,
         "groups": {by: {g: row for g, row in frame.to_dict("index").items()} for by, frame in r.groups.items()},
         "scale_trend": trends.loc[label].to_dict() if label in trends.index else {},
+        "scale_trend_test": trend_test,
         "pgf_matrix": _matrix_dict(m.mean),
         "pgf_std": _matrix_dict(m.std),
         "pgf_per_seed": {seed: _matrix_dict(frame) for seed, frame in m.per_seed.items()},
