@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from transfer_data import RELEASED_CSVS, write_run
+
 from vtl.analysis.analysis import analyze
 from vtl.analysis.io import AnalysisInputError, parse_upper
 from vtl.analysis.matrix import PGFMatrices

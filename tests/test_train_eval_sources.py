@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from data_helpers import png_bytes, write_jsonl
+
 from vtl.data.sources import LeakError
 from vtl.tasks import TRANSFER_TASKS
 from vtl.transfer.datamodule import TransferDataModule

@@ -84,7 +84,8 @@ def _build_sample(row, task, origin, position, split, base_dir, problems: list[D
 
     choices = row.get("choices")
     if choices is None or isinstance(choices, str) or not hasattr(choices, "__len__") or len(choices) == 0:
-        problems.append(fail("choices", f"empty or not a list ({choices!r})", "give a non-empty list of option strings"))
+        problems.append(fail("choices", f"empty or not a list ({choices!r})",
+                             "give a non-empty list of option strings"))
         choices = None
     else:
         choices = [str(c) for c in choices]

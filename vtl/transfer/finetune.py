@@ -20,8 +20,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from vtl.home import TINY_MODEL
 from vtl.models.harness import PromptPreset, get_preset
 from vtl.models.loading import QuantizationOptions
-from vtl.models.parsing import AnswerRule
 from vtl.models.lora import LoraOptions
+from vtl.models.parsing import AnswerRule
 from vtl.models.trainable import check_trainable_options
 from vtl.models.training import (
     NonFiniteLossError,
