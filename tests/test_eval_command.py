@@ -76,3 +76,14 @@ def test_adapter_from_a_run_dir(tmp_path, tiny_model_dir, synth_dir):
     lora, zs = (json.loads((tmp_path / d / "eval.json").read_text()) for d in ("lora", "zs"))
     assert lora["settings"]["adapter"] == str(tmp_path / "run" / "adapter")
     assert lora["per_task"] == zs["per_task"]  # a fresh LoRA adapter (B = 0) leaves the model as it was
+
+
+@pytest.mark.gpu
+def test_eval_on_cuda_matches_cpu_verdict_counts(tmp_path, tiny_model_dir, synth_dir):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    assert run("--device=cuda", f"--out={tmp_path / 'gpu'}") == 0
+    result = json.loads((tmp_path / "gpu" / "eval.json").read_text())
+    assert result["n"] == 8 and result["n_unparsed"] == 0
