@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -63,19 +62,18 @@ def test_upper_flag_forms(tmp_path):
         parse_upper("Counting:0.9")
 
 
-def test_cli_upper_and_eps(tmp_path):
-    from vtl.analysis import cli
+def test_cli_upper_and_eps(tmp_path, capsys):
+    from vtl.cli import main
 
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    args = parser.parse_args([str(_runs(tmp_path / "runs")), "--out", str(tmp_path / "out"), "--no-plots", "--quiet",
-                              "--upper", "Counting=0.9,RD=0.8,JG=0.95", "--eps", "0.02"])
-    assert cli.run(args) == 0
+    runs = str(_runs(tmp_path / "runs"))
+    assert main(["analyze", runs, "--out", str(tmp_path / "out"), "--no_plots", "--quiet",
+                 "--upper", "Counting=0.9,RD=0.8,JG=0.95", "--eps", "0.02"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     value = next(iter(summary.values()))["pgf_per_seed"]["1"][RD][JG]
     assert value == pytest.approx((0.52 - 0.55) / (0.95 - 0.55 + 0.02))
-    bad = parser.parse_args([str(tmp_path / "runs"), "--out", str(tmp_path / "o2"), "--upper", "Counting=0.4"])
-    assert cli.run(bad) == 2
+    capsys.readouterr()
+    assert main(["analyze", runs, "--out", str(tmp_path / "o2"), "--upper", "Counting=0.4"]) == 2
+    assert "no ceiling for target" in capsys.readouterr().err
 
 
 def _matrices(label: str, scale: float, seeds: int = 4) -> PGFMatrices:
@@ -89,7 +87,8 @@ def _matrices(label: str, scale: float, seeds: int = 4) -> PGFMatrices:
         per_seed[str(s)] = pd.DataFrame(values, index=tasks, columns=tasks)
     cube = np.stack([f.to_numpy() for f in per_seed.values()])
     frame = lambda a: pd.DataFrame(a, index=tasks, columns=tasks)  # noqa: E731
-    return PGFMatrices(label, frame(cube.mean(0)), frame(cube.std(0, ddof=1)), frame(np.full((3, 3), seeds)),
+    std = cube.std(0, ddof=1) if seeds > 1 else np.full((3, 3), np.nan)
+    return PGFMatrices(label, frame(cube.mean(0)), frame(std), frame(np.full((3, 3), seeds)),
                        per_seed, list(per_seed), "m")
 
 

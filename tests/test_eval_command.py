@@ -49,8 +49,11 @@ def test_config_file_and_bad_inputs(tmp_path, tiny_model_dir, synth_dir):
     config = tmp_path / "eval.yaml"
     config.write_text("eval_source: vtl://synth\ntasks: Jigsaw\nmax_samples: 2\nprogress: false\n"
                       f"out: {tmp_path / 'cfg'}\n")
-    assert CLI(evaluate, args=[f"--config={config}"]) == 0
+    from vtl.cli import main
+
+    assert main(["eval", f"--config={config}"]) == 0  # `vtl eval --config FILE`
     assert json.loads((tmp_path / "cfg" / "eval.json").read_text())["n"] == 2
+    assert main(["eval", f"--config={config}", "--prompt_preset=helm"]) == 2  # a typo fails when parsed
     with pytest.raises(EvalInputError, match="--compare"):
         evaluate(eval_source="vtl://synth", compare=tmp_path / "nothing.json")
     with pytest.raises(EvalInputError, match="--adapter"):

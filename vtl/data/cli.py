@@ -57,7 +57,7 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
     if report.counts:
         print(report.table())
     if report.missing:
-        print(f"not in {args.source} (not checked): {', '.join(report.missing)}")
+        print(f"not in {source} (not checked): {', '.join(report.missing)}")
     if report.ok:
         print(f"ok: {source} ({split})")
         return 0
