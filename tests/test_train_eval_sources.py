@@ -123,3 +123,14 @@ def test_fit_on_jsonl_train_source_scores_every_eval_row_each_epoch(tmp_path, ti
     assert {e: sorted(idx) for e, idx in counter.seen.items()} == {0: every, 1: every}
     recs = [json.loads(line) for line in (root / "transfer.jsonl").read_text().splitlines()]
     assert len(recs) == 2 * 13 and {r["n"] for r in recs} == {3}
+
+
+def test_carve_out_reports_shared_images_without_refusing(tmp_path):
+    from data_helpers import row, write_task_parquet
+
+    same = {"bytes": png_bytes((1, 2, 3)), "path": "same.png"}
+    write_task_parquet(tmp_path, "Counting", [row("Counting", i, 1, 4, image_1=same) for i in range(4)])
+    dm = TransferDataModule(source=str(tmp_path), source_task="CT", targets="CT", eval_fraction=0.5)
+    with pytest.warns(UserWarning, match="2 training row.*share an image"):
+        dm.setup("fit")
+    assert len(dm.train_samples) == 2 and len(dm.eval_samples["Counting"]) == 2

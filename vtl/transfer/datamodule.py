@@ -2,7 +2,8 @@
 
 Training and evaluation data come from separate sources (`train_source`, one for all tasks or one per task, and
 `eval_source`, by default every row of BLINK val), or are both carved out of one `source` by a seeded, idx-disjoint
-split. Either way training rows never share an idx or an image with evaluation rows.
+split. Separate sources must not share an idx or an image (same bytes) between training and evaluation rows; a
+carved-out split is disjoint by idx, and rows of the one source that share an image are reported.
 
 Batches are lists of `BlinkSample`; the LightningModule owns the processor and collates training batches itself, so
 this module needs no model state. Validation has one dataloader per target task, in `target_names` order.
@@ -218,12 +219,10 @@ class TransferDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.eval_samples:
             return
-        from vtl.data.sources import check_disjoint
+        from vtl.data.sources import check_disjoint, find_overlaps
 
-        if self.train_source is None:
-            train_splits, flags = self._carve_out(), "--data.source"
-        else:
-            train_splits, flags = self._separate_sources(), "--data.train_source / --data.eval_source"
+        carved = self.train_source is None
+        train_splits = self._carve_out() if carved else self._separate_sources()
         if self.mixture_spec is None:
             train = train_splits[self.source_task]
         else:
@@ -231,7 +230,16 @@ class TransferDataModule(LightningDataModule):
         self.train_samples = train[: self.max_train_samples] if self.max_train_samples else train
         if not self.train_samples:
             raise ValueError(f"{self.source}: no training rows for {self.source_name}; lower --data.eval_fraction")
-        check_disjoint(self.train_samples, [s for rows in self.eval_samples.values() for s in rows], flags=flags)
+        evaluation = [s for rows in self.eval_samples.values() for s in rows]
+        if not carved:
+            check_disjoint(self.train_samples, evaluation, flags="--data.train_source / --data.eval_source")
+            return
+        # One source split by idx: rows sharing an image are the source's own make-up, so they are reported only.
+        shared = find_overlaps(self.train_samples, evaluation)
+        if shared:
+            warnings.warn(f"{self.source}: {len(shared)} training row(s) share an image with evaluation rows "
+                          f"(first: {shared[0]}); to keep them apart, give --data.train_source and "
+                          "--data.eval_source", stacklevel=2)
 
     def _separate_sources(self) -> dict[str, list[BlinkSample]]:
         """Every row of each target from eval_source; every row of each training task from train_source."""
