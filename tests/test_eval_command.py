@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(*args: str) -> int:
-    return CLI(evaluate, args=["--eval_source=vtl://synth", "--tasks=CT,RD", "--max_samples=4", "--batch_size=4",
+    return CLI(evaluate, args=["--eval_source=vtl://synth", "--tasks=[CT,RD]", "--max_samples=4", "--batch_size=4",
                                "--progress=false", *args])
 
 
@@ -47,12 +47,14 @@ def test_zero_shot_then_generate_with_lmms_eval_preset_side_by_side(tmp_path, ti
 
 def test_config_file_and_bad_inputs(tmp_path, tiny_model_dir, synth_dir):
     config = tmp_path / "eval.yaml"
-    config.write_text("eval_source: vtl://synth\ntasks: Jigsaw\nmax_samples: 2\nprogress: false\n"
+    config.write_text("eval_source: vtl://synth\ntasks: [Jigsaw]\nmax_samples: 2\nprogress: false\n"
                       f"out: {tmp_path / 'cfg'}\n")
     from vtl.cli import main
 
     assert main(["eval", f"--config={config}"]) == 0  # `vtl eval --config FILE`
     assert json.loads((tmp_path / "cfg" / "eval.json").read_text())["n"] == 2
+    assert main(["eval", f"--config={config}", "--tasks", "JG", "CT"]) == 0
+    assert list(json.loads((tmp_path / "cfg" / "eval.json").read_text())["per_task"]) == ["Jigsaw", "Counting"]
     assert main(["eval", f"--config={config}", "--prompt_preset=helm"]) == 2  # a typo fails when parsed
     with pytest.raises(EvalInputError, match="--compare"):
         evaluate(eval_source="vtl://synth", compare=tmp_path / "nothing.json")

@@ -39,7 +39,7 @@ def evaluate(
     adapter: Path | None = None,
     eval_source: str = BLINK_HUB,
     split: str = "val",
-    tasks: str = "all",
+    tasks: list[str] | None = None,
     scoring: Literal["likelihood", "generate"] = "likelihood",
     prompt_preset: PromptPreset = "vtl",
     answer_rule: AnswerRule | None = None,
@@ -63,7 +63,7 @@ def evaluate(
         adapter: a peft LoRA adapter dir, or a run dir holding `adapter/`; null scores the model zero-shot.
         eval_source: BLINK-format source: hub id, parquet dir, JSONL/parquet file or vtl://synth.
         split: split of eval_source to read.
-        tasks: tasks to score: all (the 13 transfer tasks) or a comma-separated list of names/abbreviations.
+        tasks: tasks to score, names or abbreviations (e.g. CT RD, or CT,RD); null or all: the 13 transfer tasks.
         scoring: option likelihood, or generate-and-parse.
         prompt_preset: how a question is posed: vtl (BLINK's prompt), lmms-eval or vlmevalkit.
         answer_rule: how generate mode reads an answer: blink, lmms-eval or vlmevalkit; null: the preset's.
@@ -90,7 +90,7 @@ def evaluate(
     preset = get_preset(prompt_preset)
     rule = answer_rule or preset.answer_rule
     budget = max_new_tokens or preset.max_new_tokens
-    names = resolve_tasks(tasks)
+    names = resolve_tasks("all" if tasks is None else ",".join(tasks))
     earlier = read_result(compare) if compare is not None else None
     adapter_dir = _adapter_dir(adapter) if adapter is not None else None
 
