@@ -9,6 +9,7 @@ line and field, so the analysis goes as far as the data allows; the notes are re
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import sys
