@@ -123,6 +123,7 @@ def test_fit_on_jsonl_train_source_scores_every_eval_row_each_epoch(tmp_path, ti
     assert {e: sorted(idx) for e, idx in counter.seen.items()} == {0: every, 1: every}
     recs = [json.loads(line) for line in (root / "transfer.jsonl").read_text().splitlines()]
     assert len(recs) == 2 * 13 and {r["n"] for r in recs} == {3}
+    assert {(r["prompt_preset"], r["answer_rule"], r["upper"]) for r in recs} == {("vtl", None, 1.0)}
 
 
 def test_carve_out_reports_shared_images_without_refusing(tmp_path):

@@ -21,8 +21,8 @@ TRANSFER_RECORD_FIELDS = (
     "pgf",  # None when undefined (zero-shot accuracy at the ceiling and epsilon 0)
     "n",  # eval questions of the target
 )
-# Written after those: "upper" and "eps" (the target's ceiling U_j and epsilon), "zero_shot_seed" (a per-seed
-# baseline), "arm" and "mixture_target" (mixture runs).
+# Written after those: "upper" and "eps" (the target's ceiling U_j and epsilon), "prompt_preset" and "answer_rule"
+# (the harness conventions of the numbers), "zero_shot_seed" (a per-seed baseline), "arm" and "mixture_target".
 
 
 class CeilingError(VtlError, ValueError):

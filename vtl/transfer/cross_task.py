@@ -279,6 +279,8 @@ class CrossTaskPGF(Callback):
         record["metric"] = get_task(target).metric  # accuracy, or MRA for numerical video targets
         record["upper"] = self._ceilings[target]
         record["eps"] = self.eps
+        record["prompt_preset"] = getattr(pl_module, "prompt_preset", "vtl")  # the harness the numbers line up with
+        record["answer_rule"] = getattr(pl_module, "answer_rule", None) if pl_module.scoring == "generate" else None
         if self.zero_shot_per_seed:
             record["zero_shot_seed"] = record["seed"]
         spec = getattr(dm, "mixture_spec", None)
