@@ -209,3 +209,46 @@ def test_checkpoint_baseline_is_used_only_for_the_data_it_was_measured_on(tmp_pa
     with pytest.warns(UserWarning, match="measured on other eval data"):
         _trainer(tmp_path / "v2", [other]).validate(module, datamodule=_data(split_seed=1), ckpt_path=ckpt)
     assert other.zero_shot_source == "measured" and module.zero_shot_calls == 1
+
+
+def _learns(s, epoch):
+    """Zero-shot: every row wrong, except on Jigsaw; fine-tuned: every row right."""
+    return epoch is not None or s.sub_task == "Jigsaw"
+
+
+def test_per_task_ceilings_give_each_target_its_own_denominator(tmp_path, synth_dir):
+    upper = {"CT": 0.9, "Jigsaw": 1.0, "Art_Style": 0.8}
+    cb = CrossTaskPGF(upper=upper, eps=0.01, cache_dir=str(tmp_path / "cache"))
+    _trainer(tmp_path / "run", [cb], max_epochs=1).fit(RuleModule(_learns), datamodule=_data())
+    records = {r["target"]: r for r in _records(tmp_path / "run")}
+    for target, u in (("Counting", 0.9), ("Jigsaw", 1.0), ("Art_Style", 0.8)):
+        r = records[target]
+        assert r["upper"] == u and r["eps"] == 0.01 and r["zero_shot_accuracy"] == (target == "Jigsaw")
+        assert r["pgf"] == pytest.approx((r["accuracy"] - r["zero_shot_accuracy"]) / (u - r["zero_shot_accuracy"]
+                                                                                     + 0.01))
+
+
+def test_a_ceiling_at_or_below_zero_shot_accuracy_is_an_error_naming_the_task(tmp_path, synth_dir):
+    from vtl.analysis.pgf import CeilingError
+
+    cb = CrossTaskPGF(upper={"CT": 0.9, "Jigsaw": 0.2, "Art_Style": 1.0}, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(CeilingError, match="ceiling of Jigsaw is 0.2 but its zero-shot accuracy is 1;"):
+        _trainer(tmp_path / "run", [cb], max_epochs=1).fit(RuleModule(_learns), datamodule=_data())
+    with pytest.raises(CeilingError, match="no ceiling for target"):
+        _trainer(tmp_path / "r2", [CrossTaskPGF(upper={"CT": 0.9})], max_epochs=1).fit(
+            RuleModule(_learns), datamodule=_data())
+    with pytest.raises(CeilingError, match="key 'Cnt'"):
+        CrossTaskPGF(upper={"Cnt": 0.9})
+    with pytest.raises(CeilingError, match=r"in \(0, 1\]"):
+        CrossTaskPGF(upper=1.5)
+
+
+def test_zero_shot_per_seed_is_measured_per_seed_and_logged(tmp_path, synth_dir, monkeypatch):
+    calls = []
+    for seed in (1, 2, 1):
+        monkeypatch.setenv("PL_GLOBAL_SEED", str(seed))
+        cb, module = CrossTaskPGF(cache_dir=str(tmp_path / "cache"), zero_shot_per_seed=True), RuleModule(_learns)
+        _trainer(tmp_path / f"run{len(calls)}", [cb], max_epochs=1).fit(module, datamodule=_data())
+        calls.append(cb.zero_shot_source)
+        assert {r["zero_shot_seed"] for r in _records(tmp_path / f"run{len(calls) - 1}")} == {seed}
+    assert calls == ["measured", "measured", "cache"]

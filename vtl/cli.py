@@ -46,6 +46,7 @@ COMMANDS: dict[str, Command] = {
         "check": "vtl.data.cli:check",
     },
     "analyze": "vtl.analysis.cli:analyze",
+    "eval": "vtl.transfer.evaluate:evaluate",
     "select": "vtl.analysis.select_cli:select",
     "sweep": "vtl.transfer.sweep:sweep",
     "demo": "vtl.transfer.demo:demo",

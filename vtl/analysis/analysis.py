@@ -15,11 +15,20 @@ from vtl.analysis import cliques as cq
 from vtl.analysis.curves import compare_arms, transfer_curves
 from vtl.analysis.families import compare_families, family_of_name, group_labels
 from vtl.analysis.groups import GROUPINGS, group_means, scale_trends
-from vtl.analysis.io import AnalysisInputError, load_inputs, note, order_labels, select_epoch, task_order
+from vtl.analysis.io import (
+    AnalysisInputError,
+    load_inputs,
+    note,
+    order_labels,
+    recompute_pgf,
+    select_epoch,
+    task_order,
+)
 from vtl.analysis.matrix import PGFMatrices, pgf_matrices
 from vtl.analysis.metrics import malleability, transferability
 from vtl.analysis.personas import DEFAULT_TOP_K, PERSONAS, persona_rankings, personas
 from vtl.analysis.report import render_report, terminal_table
+from vtl.analysis.stats import persona_p_values, scale_trend_test
 from vtl.analysis.video import render_video_section, split_video, video_summary
 
 
@@ -40,6 +49,7 @@ class LabelResult:
     personas: dict
     groups: dict  # "level"/"granularity" -> DataFrame
     significance_tested: bool
+    persona_p_values: dict = field(default_factory=dict)  # persona -> {task: p across seeds, or None}
     files: dict = field(default_factory=dict)
 
     @property
@@ -69,22 +79,26 @@ def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confiden
                        else None) for s in cq.SIGNS}
     ranks = persona_rankings(t, mal)
     groups = {by: group_means(t, mal, by) for by in GROUPINGS}
-    return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks,
-                       personas(ranks, top_k), groups, tested)
+    chosen = personas(ranks, top_k)
+    return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks, chosen, groups,
+                       tested, persona_p_values(m, chosen, include_diagonal))
 
 
 def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal: bool = False,
-            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True
-            ) -> dict:
+            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True,
+            upper: float | dict[str, float] | None = None, eps: float | None = None) -> dict:
     """Analyse transfer runs or released CSVs; write summary.json, report.md and PNGs to out_dir; return the summary.
 
     inputs: run directories, transfer.jsonl files or released-format CSVs, each optionally `LABEL=PATH`.
     epoch: "last" or "best" (best accuracy on the run's own source task).
+    upper, eps: when either is given, PGF is recomputed from the logged accuracies with ceiling(s) U_j (one number
+    or {task: U_j}, default 1) and epsilon (default 0); rows holding PGF only keep it.
     The summary (and summary.json) maps each label (labels grouped by model family, smallest scale first within a
     family) to its results: family, largest_positive_clique, largest_negative_clique, transferability / malleability
-    ({task: {"pos", "neg", "p", "n", "N"}}), personas, personas_across_scales (within its family),
-    personas_across_families, families (the comparison across families), mean_positive_transferability,
-    pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques, selection, left_out...
+    ({task: {"pos", "neg", "p", "n", "N"}}), personas (with p-values across seeds), personas_across_scales (within
+    its family), scale_trend_test (within its family), personas_across_families, families (the comparison across
+    families), mean_positive_transferability, pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques,
+    selection, left_out...
     Scores are computed on the seed-mean matrix; NaN becomes null.
     """
     if not 0 < confidence < 1:
@@ -96,6 +110,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
         raise AnalysisInputError(f"{out}: cannot create the output directory ({exc}); give a directory") from None
     notes: list[str] = []
     loaded = load_inputs(inputs, notes)
+    if upper is not None or eps is not None:
+        loaded.frame = recompute_pgf(loaded.frame, 1.0 if upper is None else upper, eps or 0.0, notes)
     chosen = select_epoch(loaded.frame, epoch, notes)
     models = loaded.frame.drop_duplicates("label").set_index("label")["model"]
     family = {lbl: family_of_name(lbl, models.get(lbl, "")) for lbl in loaded.label_order}
@@ -116,6 +132,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     families = compare_families(groups, structure)
     none = {p: [] for p in PERSONAS}
     across = {f: families["per_family"].get(f, {}).get("personas", none) for f in groups}
+    trend_test = {f: scale_trend_test({lbl: results[lbl].matrices for lbl in labels if lbl in results},
+                                      include_diagonal) for f, labels in groups.items()}
     curves = transfer_curves(loaded.frame)
     arms = compare_arms(chosen)
     mixture_only = [lbl for lbl in label_order if lbl not in results]
@@ -131,9 +149,10 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
                 f"PGF {lbl}: image sources × video targets").name}
     if not curves.empty:  # the numbers behind the curve plots, for other tools
         curves.to_csv(out / "curves.csv", index=False)
-    options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k}
+    options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k,
+               "upper": upper, "eps": eps}
     summary = {lbl: _label_summary(results.get(lbl), lbl, family[lbl], across[family[lbl]], families, arms, notes,
-                                   options, trends) for lbl in label_order}
+                                   options, trends, trend_test[family[lbl]]) for lbl in label_order}
     for lbl, block in video.items():
         summary[lbl]["video"] = {
             **block, "transferability": _scores_dict(block["transferability"]),
@@ -142,7 +161,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     report = render_report(results, across=across, trends=trends, curves=curves, arms=arms, notes=notes,
-                           inputs=inputs, options=options, label_order=label_order, families=families)
+                           inputs=inputs, options=options, label_order=label_order, families=families,
+                           trend_test=trend_test)
     for lbl, block in video.items():
         report += "\n" + "\n".join(render_video_section(lbl, block))
     (out / "report.md").write_text(report)
@@ -189,7 +209,7 @@ def _matrix_dict(frame: pd.DataFrame) -> dict:
 
 
 def _label_summary(r: LabelResult | None, label: str, family: str, across: dict, families: dict, arms: pd.DataFrame,
-                   notes: list[str], options: dict, trends: pd.DataFrame) -> dict:
+                   notes: list[str], options: dict, trends: pd.DataFrame, trend_test: dict) -> dict:
     mine = [n for n in notes if not n.startswith("[") or n.startswith(f"[{label}]")]
     selection: dict = {}
     for row in arms[arms["label"] == label].itertuples():
@@ -223,12 +243,14 @@ def _label_summary(r: LabelResult | None, label: str, family: str, across: dict,
         "mean_positive_malleability": r.malleability["pos"].mean(),
         "mean_negative_malleability": r.malleability["neg"].mean(),
         "personas": r.personas,
+        "persona_p_values": r.persona_p_values,
         "persona_rankings": {p: [[t, v] for t, v in ranked] for p, ranked in r.rankings.items()},
         "personas_across_scales": across,
         "personas_across_families": families["personas_across_families"],
         "families": families,
         "groups": {by: {g: row for g, row in frame.to_dict("index").items()} for by, frame in r.groups.items()},
         "scale_trend": trends.loc[label].to_dict() if label in trends.index else {},
+        "scale_trend_test": trend_test,
         "pgf_matrix": _matrix_dict(m.mean),
         "pgf_std": _matrix_dict(m.std),
         "pgf_per_seed": {seed: _matrix_dict(frame) for seed, frame in m.per_seed.items()},

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from vtl.analysis.io import print_warnings
+from vtl.analysis.io import parse_upper, print_warnings
 from vtl.errors import VtlError
 
 
 def analyze(inputs: list[str], *, out: str, epoch: Literal["last", "best"] = "last", include_diagonal: bool = False,
-            confidence: float = 0.9, top_k: int = 3, no_plots: bool = False, quiet: bool = False) -> int:
+            confidence: float = 0.9, top_k: int = 3, no_plots: bool = False, quiet: bool = False,
+            upper: str | None = None, eps: float | None = None) -> int:
     """Transfer analysis of runs or released PGF CSVs: summary.json, report.md and PNGs.
 
     Args:
@@ -21,6 +22,10 @@ def analyze(inputs: list[str], *, out: str, epoch: Literal["last", "best"] = "la
         top_k: Tasks listed per persona.
         no_plots: Skip the PNGs.
         quiet: Do not print the terminal table.
+        upper: Recompute PGF from the logged accuracies with this ceiling U_j: a number, TASK=VALUE pairs
+            (Counting=0.95,RD=0.99) or a JSON file {task: value}. A ceiling at or below a zero-shot accuracy is an
+            error naming the task.
+        eps: Recompute PGF from the logged accuracies with this epsilon in the denominator.
     """
     from vtl.analysis.analysis import analyze as run_analysis
 
@@ -29,6 +34,8 @@ def analyze(inputs: list[str], *, out: str, epoch: Literal["last", "best"] = "la
     if top_k < 1:
         raise VtlError(f"--top-k must be >= 1, got {top_k}")
     with print_warnings("vtl analyze"):
+        ceilings = None if upper is None else parse_upper(upper)
         run_analysis(inputs, out, epoch=epoch, include_diagonal=include_diagonal, confidence=confidence,
-                     print_table=not quiet, top_k=top_k, make_plots=not no_plots)  # AnalysisInputError: a VtlError
+                     print_table=not quiet, top_k=top_k, make_plots=not no_plots, upper=ceilings,
+                     eps=eps)  # AnalysisInputError: a VtlError
     return 0

@@ -9,6 +9,7 @@ line and field, so the analysis goes as far as the data allows; the notes are re
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import sys
@@ -340,3 +341,62 @@ def select_epoch(frame: pd.DataFrame, epoch: str = "last", notes: list[str] | No
                 note(notes, f"{len(runs)} run(s) have no accuracy on their own source task; their last epoch is used")
             chosen = pd.Series(picked, index=work.index).where(~missing, chosen)
     return frame[work["epoch"] == chosen].reset_index(drop=True)
+
+
+def recompute_pgf(frame: pd.DataFrame, upper, eps: float, notes: list[str]) -> pd.DataFrame:
+    """PGF again from the logged accuracies, with ceiling(s) `upper` (a number or {task: U_j}) and `eps`.
+
+    Rows without both accuracies (released CSVs hold PGF only) keep their PGF, with a note. A ceiling at or below a
+    row's zero-shot accuracy is an error naming the task.
+    """
+    from vtl.analysis.pgf import CeilingError, check_ceilings, pgf, resolve_ceilings
+
+    if eps < 0:
+        raise AnalysisInputError(f"--eps must be >= 0, got {eps}")
+    frame = frame.copy()
+    has_acc = frame["accuracy"].notna() & frame["zero_shot_accuracy"].notna()
+    if not has_acc.all():
+        files = sorted(set(frame.loc[~has_acc, "file"]))
+        note(notes, f"{int((~has_acc).sum())} row(s) hold no accuracies (e.g. released CSVs: {', '.join(files[:3])}); "
+                    "their PGF is used as given, not recomputed with --upper/--eps")
+    part = frame[has_acc]
+    try:
+        ceilings = resolve_ceilings(upper, task_order(part["target"].unique()), flag="--upper")
+        for target, rows in part.groupby("target"):
+            worst = rows["zero_shot_accuracy"].max()  # the highest baseline is the one a ceiling must clear
+            check_ceilings(ceilings, {target: float(worst)}, flag="--upper")
+    except CeilingError as err:
+        raise AnalysisInputError(str(err)) from None
+    values = [pgf(a, z, ceilings[t], eps) for a, z, t in
+              zip(part["accuracy"], part["zero_shot_accuracy"], part["target"], strict=True)]
+    frame.loc[has_acc, "pgf"] = [math.nan if v is None else v for v in values]
+    return frame
+
+
+def parse_upper(text: str):
+    """`--upper`: a number, `TASK=VALUE,TASK=VALUE`, or a JSON file holding a number or a {task: value} object."""
+    text = str(text).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    path = Path(text)
+    if path.suffix.lower() == ".json" or path.is_file():
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AnalysisInputError(f"--upper {text}: cannot read a JSON number or object ({exc})") from None
+        if isinstance(value, dict | int | float) and not isinstance(value, bool):
+            return value
+        raise AnalysisInputError(f"--upper {text}: expected a number or a {{task: ceiling}} object")
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise AnalysisInputError(f"--upper {text!r}: write a number, TASK=VALUE pairs (Counting=0.95,RD=0.99) or "
+                                     "a JSON file")
+    return out

@@ -139,7 +139,12 @@ def _label_section(r, options: dict) -> list[str]:
     for persona, text in _PERSONA_TEXT.items():
         ranked = r.rankings[persona][:5]
         ranking = ", ".join(f"{abbrev(t)} {_fmt(v)}" for t, v in ranked)
-        out.append(f"- {text}: **{_names(r.personas[persona])}**. Ranking: {ranking}.")
+        pvals = r.persona_p_values.get(persona, {})
+        sig = "; ".join(f"{abbrev(t)} p = {_p(pvals.get(t))}" for t in r.personas[persona])
+        out.append(f"- {text}: **{_names(r.personas[persona])}**" + (f" ({sig})" if sig else "")
+                   + f". Ranking: {ranking}.")
+    out += ["", "p: one-sided Wilcoxon signed-rank test across seeds of the task's score minus the mean score of the "
+            "other tasks (n/a with fewer than two seeds)."]
     out += ["", "### By perceptual level and granularity", ""]
     for by, frame in r.groups.items():
         rows = [[g, _fmt(row.transferability_pos), _fmt(row.transferability_neg), _fmt(row.malleability_pos),
@@ -153,7 +158,7 @@ def _label_section(r, options: dict) -> list[str]:
     return out
 
 
-def _scales_section(trends: pd.DataFrame, across: dict, family: str | None) -> list[str]:
+def _scales_section(trends: pd.DataFrame, across: dict, family: str | None, trend_test: dict) -> list[str]:
     """The trend table across one family's scales, in words, and the personas held at every scale."""
     out = [f"## Across model scales{f': {family}' if family else ''}", ""]
     rows = [[row.Index, _fmt(row.mean_positive_transferability), _fmt(row.mean_negative_transferability),
@@ -162,6 +167,7 @@ def _scales_section(trends: pd.DataFrame, across: dict, family: str | None) -> l
     out += [_table(["scale", "mean Δ⁺", "mean Δ⁻", "mean Θ⁺", "mean Θ⁻", "largest + clique",
                     "largest − clique"], rows), ""]
     out += [_trend_words(trends), ""]
+    out += _trend_test_lines(trend_test)
     out.append("Tasks that keep a persona at every scale given:")
     out.append("")
     out += [f"- {p}: {_names(across[p])}" for p in PERSONAS] + [""]
@@ -205,15 +211,36 @@ def _trend_words(trends: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+def _p(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+def _trend_test_lines(test: dict) -> list[str]:
+    if not test:
+        return []
+    names = {"mean_positive_transferability": "mean Δ⁺", "mean_negative_transferability": "mean Δ⁻",
+             "mean_positive_malleability": "mean Θ⁺", "mean_negative_malleability": "mean Θ⁻"}
+    rows = [[names[k], _fmt(v["smaller_scale_mean"]), _fmt(v["larger_scale_mean"]),
+             f"{v['n_seeds'][0]} / {v['n_seeds'][1]}", _p(v["p_value"])] for k, v in test["scores"].items()]
+    return [f"Is the score larger at {test['larger']} than at {test['smaller']}? One-sided Mann-Whitney U test over "
+            "the per-seed means (n/a with fewer than two seeds a side):", "",
+            _table(["score", f"{test['smaller']} (mean of seeds)", f"{test['larger']} (mean of seeds)", "seeds",
+                    "p"], rows), ""]
+
+
 def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: pd.DataFrame, arms: pd.DataFrame,
-                  notes: list[str], inputs: list[str], options: dict, label_order: list[str], families: dict) -> str:
+                  notes: list[str], inputs: list[str], options: dict, label_order: list[str], families: dict,
+                  trend_test: dict | None = None) -> str:
     """`across`: family -> personas held at every scale of it; `trends`: one row per label with its family;
-    `families`: `vtl.analysis.families.compare_families`."""
+    `families`: `vtl.analysis.families.compare_families`; `trend_test`: family -> its scale-trend test."""
     out = ["# Task-transfer analysis", ""]
     out.append("Inputs: " + ", ".join(f"`{i}`" for i in inputs) + ".")
     out.append(f"Epoch per run: {options['epoch']}; diagonal "
                f"{'included' if options['include_diagonal'] else 'excluded'}; confidence {options['confidence']:g}; "
                f"personas: top {options['top_k']} with the persona's sign.")
+    if options.get("upper") is not None or options.get("eps") is not None:
+        out.append(f"PGF recomputed from the logged accuracies with ceiling U_j = {_ceiling_text(options.get('upper'))}"
+                   f" and ε = {options.get('eps') or 0:g}.")
     out.append("")
     if any(r.tiny for r in results.values()):
         out += [f"> **{TINY_NOTE}**", ""]
@@ -224,7 +251,8 @@ def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: 
     for family, info in per_family.items():
         if len(info["labels"]) > 1:
             part = trends[trends["family"] == family]
-            out += _scales_section(part, across[family], family if len(per_family) > 1 else None)
+            out += _scales_section(part, across[family], family if len(per_family) > 1 else None,
+                                   (trend_test or {}).get(family) or {})
     if len(per_family) > 1:
         out += _families_section(families)
     for label in label_order:
@@ -241,10 +269,17 @@ def render_report(results: dict, *, across: dict, trends: pd.DataFrame, curves: 
     out += ["## Abbreviations and definitions", ""]
     out.append(", ".join(f"{abbrev(t)} = {t} ({get_task(t).level} level, {get_task(t).granularity})" for t in tasks)
                + ".")
-    out += ["", "PGF μ(i→j) = (Acc(M_i, T_j) − Acc(M, T_j)) / (1 − Acc(M, T_j)). Δ⁺(i) = ((1 − e^(−p/N)) / p) · "
+    out += ["", "PGF μ(i→j) = (Acc(M_i, T_j) − Acc(M, T_j)) / (U_j − Acc(M, T_j) + ε), U_j = 1 and ε = 0 unless "
+            "stated above. Δ⁺(i) = ((1 − e^(−p/N)) / p) · "
             "Σ μ(i→j)[μ>0] over targets j (p positive entries of N); Δ⁻ likewise over negative entries; Θ± the same "
             "down a column (over sources).", ""]
     return "\n".join(out)
+
+
+def _ceiling_text(upper) -> str:
+    if isinstance(upper, dict):
+        return ", ".join(f"{t} {v:g}" for t, v in upper.items())
+    return f"{1.0 if upper is None else upper:g}"
 
 
 def terminal_table(results: dict, across: dict, out_dir: Path, *, plots: bool = True, n_left_out: int = 0,

@@ -56,6 +56,8 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
         raise VtlError(str(exc)) from exc
     if report.counts:
         print(report.table())
+    if report.missing:
+        print(f"not in {source} (not checked): {', '.join(report.missing)}")
     if report.ok:
         print(f"ok: {source} ({split})")
         return 0

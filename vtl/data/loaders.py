@@ -90,15 +90,21 @@ def resolve_source(source: str) -> str:
     return str(synth_suite_dir())
 
 
-def read_rows(source: str, tasks=None, split: str = "val") -> tuple[dict[str, list[RawRow]], list[DataError]]:
-    """Raw rows per task plus row-level read errors (bad JSON line, unknown task); source-level problems raise."""
+def read_rows(
+    source: str, tasks=None, split: str = "val", *, missing: list[str] | None = None
+) -> tuple[dict[str, list[RawRow]], list[DataError]]:
+    """Raw rows per task plus row-level read errors (bad JSON line, unknown task); source-level problems raise.
+
+    With a `missing` list, a directory lacking some tasks is read as far as it goes: the absent tasks are appended
+    to `missing` instead of raising (unless it holds none of them).
+    """
     source = str(source)
     wanted = None if tasks is None else resolve_tasks(tasks)
     if source.startswith("vtl://"):
         source = resolve_source(source)
     path = Path(source).expanduser()
     if path.is_dir():
-        return _read_parquet_dir(path, wanted or list(TRANSFER_TASKS), split), []
+        return _read_parquet_dir(path, wanted or list(TRANSFER_TASKS), split, missing), []
     if path.is_file():
         if path.suffix not in _FILE_SUFFIXES:
             raise DataError(str(path), None, None, "unsupported file type", "give a .jsonl or .parquet file or a dir")
@@ -112,8 +118,13 @@ def _task_files(root: Path, task: str, split: str) -> list[Path]:
     return sorted((root / task).glob(f"{split}-*.parquet")) or sorted((root / task / split).glob("*.parquet"))
 
 
-def _read_parquet_dir(root: Path, tasks: list[str], split: str) -> dict[str, list[RawRow]]:
+def _read_parquet_dir(root: Path, tasks: list[str], split: str, missing: list[str] | None = None
+                      ) -> dict[str, list[RawRow]]:
     groups: dict[str, list[RawRow]] = {}
+    absent = [name for name in tasks if not _task_files(root, name, split)]
+    if missing is not None and len(absent) < len(tasks):
+        missing.extend(absent)
+        tasks = [name for name in tasks if name not in absent]
     for name in tasks:
         files = _task_files(root, name, split)
         if not files:

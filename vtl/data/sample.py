@@ -14,7 +14,8 @@ class BlinkSample:
     """One multiple-choice question in BLINK's schema (hub dataset `BLINK-Benchmark/BLINK`).
 
     `answer` is BLINK's "(A)" form ("hidden" on the test split); `images` holds image_1..image_4 without the Nones.
-    `origin` names the file (or hub id) the row came from, for error messages.
+    `origin` names the file (or hub id) the row came from, for error messages; `image_sha256` identifies the images
+    for the train/eval overlap check and the evaluation-data fingerprint (vtl.data.sources).
     """
 
     idx: str
@@ -26,6 +27,7 @@ class BlinkSample:
     images: list[Image.Image] = field(repr=False)
     explanation: str = ""
     origin: str = ""
+    image_sha256: tuple[str, ...] = ()  # sha256 of each image's stored bytes, when the row held bytes or a path
 
     @property
     def letters(self) -> list[str]:

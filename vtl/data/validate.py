@@ -7,6 +7,7 @@ collects all errors instead of stopping at the first, for `vtl data check`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,6 +56,23 @@ def to_sample(
     Images may be PIL images (hub rows), `{"bytes", "path"}` structs (parquet) or path strings (JSONL); relative
     paths resolve against `base_dir`, the directory of the file the row came from.
     """
+    problems: list[DataError] = []
+    sample = _build_sample(row, task, origin, position, split, base_dir, problems)
+    if problems:
+        raise problems[0]
+    return sample
+
+
+def row_problems(
+    row: dict[str, Any], task: Task, origin: str, position: str, split: str, base_dir: Path | None
+) -> tuple[BlinkSample | None, list[DataError]]:
+    """(sample or None, every problem of the row): each field is checked, not only up to the first bad one."""
+    problems: list[DataError] = []
+    sample = _build_sample(row, task, origin, position, split, base_dir, problems)
+    return (None if problems else sample), problems
+
+
+def _build_sample(row, task, origin, position, split, base_dir, problems: list[DataError]) -> BlinkSample | None:
     label = row_label(row, position)
 
     def fail(fld: str, problem: str, fix: str) -> DataError:
@@ -62,41 +80,52 @@ def to_sample(
 
     idx = row.get("idx")
     if idx in (None, ""):
-        raise fail("idx", "missing", "give every row a unique idx such as 'val_Counting_3'")
+        problems.append(fail("idx", "missing", "give every row a unique idx such as 'val_Counting_3'"))
 
     choices = row.get("choices")
     if choices is None or isinstance(choices, str) or not hasattr(choices, "__len__") or len(choices) == 0:
-        raise fail("choices", f"empty or not a list ({choices!r})", "give a non-empty list of option strings")
-    choices = [str(c) for c in choices]
-    if len(choices) > len(LETTERS):
-        raise fail("choices", f"{len(choices)} options", f"at most {len(LETTERS)} options (letters A-H)")
+        problems.append(fail("choices", f"empty or not a list ({choices!r})",
+                             "give a non-empty list of option strings"))
+        choices = None
+    else:
+        choices = [str(c) for c in choices]
+        if len(choices) > len(LETTERS):
+            problems.append(fail("choices", f"{len(choices)} options", f"at most {len(LETTERS)} options (letters A-H)"))
+            choices = None
 
     answer = _normalize_answer(row.get("answer"))
-    letters = LETTERS[: len(choices)]
-    if not (answer == "hidden" and split == "test"):
+    if choices is not None and not (answer == "hidden" and split == "test"):
+        letters = LETTERS[: len(choices)]
         valid = ", ".join(f"({x})" for x in letters)
         if answer is None or answer == "hidden" or answer[1] not in letters:
-            raise fail("answer", f"{row.get('answer')!r} is not one of the lettered choices", f"use one of {valid}")
+            problems.append(fail("answer", f"{row.get('answer')!r} is not one of the lettered choices",
+                                 f"use one of {valid}"))
 
     question = str(row.get("question") or "").strip()
     prompt = str(row.get("prompt") or "").strip()
     if not question and not prompt:
-        raise fail("question", "missing (and no prompt)", "give the question text")
+        problems.append(fail("question", "missing (and no prompt)", "give the question text"))
+
+    raw_images = _raw_images(row)
+    opened = []
+    if len(raw_images) != task.n_images:
+        names = ", ".join(f for f, _ in raw_images) or "none"
+        problems.append(fail(
+            "images",
+            f"{len(raw_images)} image(s) ({names}) but {task.name} has {task.n_images} per question",
+            f"fill {'image_1' if task.n_images == 1 else f'image_1..image_{task.n_images}'} and leave the others empty",
+        ))
+    for fld, value in raw_images:
+        try:
+            opened.append(_open_image(value, fld, base_dir, fail))
+        except DataError as err:
+            problems.append(err)
+    if problems:
+        return None
     if not prompt:
         prompt = format_prompt(question, choices)
     if not question:
         question = prompt
-
-    raw_images = _raw_images(row)
-    if len(raw_images) != task.n_images:
-        names = ", ".join(f for f, _ in raw_images) or "none"
-        raise fail(
-            "images",
-            f"{len(raw_images)} image(s) ({names}) but {task.name} has {task.n_images} per question",
-            f"fill {'image_1' if task.n_images == 1 else f'image_1..image_{task.n_images}'} and leave the others empty",
-        )
-    images = [_open_image(value, fld, base_dir, fail) for fld, value in raw_images]
-
     return BlinkSample(
         idx=str(idx),
         sub_task=task.name,
@@ -104,9 +133,10 @@ def to_sample(
         prompt=prompt,
         choices=choices,
         answer=answer if answer is not None else "hidden",
-        images=images,
+        images=[image for image, _ in opened],
         explanation=str(row.get("explanation") or ""),
         origin=origin,
+        image_sha256=tuple(digest for _, digest in opened),
     )
 
 
@@ -137,14 +167,15 @@ def _raw_images(row: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(f, row[f]) for f in IMAGE_FIELDS if not _is_empty(row.get(f))]
 
 
-def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> Image.Image:
-    """Decode once to prove the image is readable, then return a lazy image over the in-memory bytes.
+def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> tuple[Image.Image, str]:
+    """Decode once to prove the image is readable, then return a lazy image over the in-memory bytes, and the
+    sha256 of those bytes (of the decoded pixels for an already decoded PIL image).
 
     Keeping the compressed bytes (not decoded pixels, not an open file handle) keeps BLINK val's ~3,700 images
     cheap in memory; JPEGs are checked at reduced scale (`draft`) so validation stays fast on large photos.
     """
     if isinstance(value, Image.Image):
-        return value
+        return value, pixel_sha256(value)
     data: bytes | None = None
     path: str | None = None
     if isinstance(value, dict):
@@ -171,7 +202,14 @@ def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> Image.Imag
     except Exception as exc:  # PIL raises several types for bad data
         name = f" ({path})" if path else ""
         raise fail(fld, f"undecodable image{name}: {exc}", "replace it with a valid PNG/JPEG") from None
-    return image
+    return image, hashlib.sha256(data).hexdigest()
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """sha256 of an image's mode, size and pixels."""
+    h = hashlib.sha256(f"{image.mode}:{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -180,6 +218,7 @@ class CheckReport:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     errors: list[DataError] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # tasks a partial directory does not hold (not checked)
 
     @property
     def ok(self) -> bool:
@@ -202,26 +241,37 @@ class CheckReport:
 
 
 def check_source(source: str, tasks=None, split: str = "val") -> CheckReport:
-    """Validate every row of a source; collect all errors (source-level and row-level) rather than the first."""
+    """Validate every row of a source; collect all errors (source-level and row-level, every bad field of a row)
+    rather than the first.
+
+    A directory given without `tasks` may hold only some tasks: those present are checked and the others listed in
+    `missing`. Tasks named in `tasks` but absent are errors, each reported.
+    """
     from vtl.data.loaders import read_rows
 
     report = CheckReport()
     try:
-        groups, report.errors = read_rows(source, tasks, split)
+        groups, report.errors = read_rows(source, tasks, split, missing=report.missing)
     except DataError as err:
         report.errors.append(err)
         return report
+    if tasks is not None:
+        report.errors.extend(DataError(str(source), None, None, f"no {split!r} data for task {name}",
+                                       "add it or leave it out of --tasks") for name in report.missing)
+        report.missing = []
     for task_name, rows in groups.items():
         counts = report.counts.setdefault(task_name, Counter())
         seen: set[str] = set()
         for raw in rows:
-            try:
-                sample = raw.to_sample(split)
-                check_unique(sample, seen)
-            except DataError as err:
-                report.errors.append(err)
-                continue
-            counts[sample.answer_letter or "hidden"] += 1
+            sample, problems = row_problems(raw.row, raw.task, raw.origin, raw.position, split, raw.base_dir)
+            if sample is not None:
+                try:
+                    check_unique(sample, seen)
+                except DataError as err:
+                    problems.append(err)
+            report.errors.extend(problems)
+            if not problems:
+                counts[sample.answer_letter or "hidden"] += 1
     return report
 
 

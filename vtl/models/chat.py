@@ -17,6 +17,7 @@ from PIL import Image
 
 from vtl.data.sample import BlinkSample
 from vtl.models.families import chat_markers
+from vtl.models.harness import PromptPreset, question_text
 
 IMAGE_PLACEHOLDER = "<image>"
 IGNORE_INDEX = -100
@@ -37,15 +38,16 @@ class ChatExample:
     video_max_pixels: int | None = None  # per-frame pixel budget (FrameRule.max_pixels), apart from the image budget
 
 
-def blink_example(sample: BlinkSample) -> ChatExample:
-    """A BLINK question as BLINK's evaluation poses it: the question's images in order, then its lettered prompt.
-    A video question (VideoSample) becomes its sampled frames, then its prompt."""
+def blink_example(sample: BlinkSample, preset: PromptPreset = "vtl") -> ChatExample:
+    """A BLINK question as a harness poses it: the question's images in order, then its text under `preset`
+    (default: BLINK's own lettered prompt). A video question (VideoSample) becomes its sampled frames, then its
+    prompt."""
     answer = sample.answer if sample.answer_letter is not None else None  # "hidden" on test: nothing to learn
     if hasattr(sample, "frames_and_fps"):
         frames, fps = sample.frames_and_fps()
         return ChatExample(images=[], prompt=sample.prompt, answer=answer, videos=[frames], video_fps=fps,
                            video_max_pixels=sample.rule.max_pixels)
-    return ChatExample(images=list(sample.images), prompt=sample.prompt, answer=answer)
+    return ChatExample(images=list(sample.images), prompt=question_text(sample, preset), answer=answer)
 
 
 def user_message(example: ChatExample) -> dict:

@@ -5,7 +5,9 @@ teaches) given the prompt. One prefill per question: the batch of prompts runs o
 the model family makes them), the cache is repeated once per option, and only the option tokens run again. Exact for
 any tokenizer, including Qwen's, where "(A)" is "(A" + ")" so options share a suffix token whose probability still
 depends on the letter before it.
-`generate`: greedy decoding, then BLINK's parsing rule; unparseable outputs are wrong and counted.
+`generate`: greedy decoding, then an answer-parsing rule (BLINK's by default, or lmms-eval's / VLMEvalKit's, see
+vtl.models.parsing); unparseable outputs are wrong and counted. The question text follows a prompt preset
+(vtl.models.harness) in both modes.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import torch
 from vtl.data.sample import BlinkSample
 from vtl.models.chat import ChatCollator, blink_example
 from vtl.models.families import ChatMarkers, family_of
+from vtl.models.harness import PromptPreset
 from vtl.models.numeric import NumberRule, mean_relative_accuracy, parse_number
-from vtl.models.parsing import parse_choice
+from vtl.models.parsing import AnswerRule, parse_answer
 
 
 @dataclass
@@ -60,8 +63,13 @@ def score_multiple_choice(
     batch_size: int = 8,
     max_new_tokens: int = 16,
     progress: bool = False,
+    prompt_preset: PromptPreset = "vtl",
+    answer_rule: AnswerRule = "blink",
 ) -> list[Prediction]:
-    """Score every sample; the model's train/eval mode is restored afterwards and no gradient is recorded."""
+    """Score every sample; the model's train/eval mode is restored afterwards and no gradient is recorded.
+
+    `prompt_preset` chooses the question text (both modes); `answer_rule` reads generated answers (generate mode).
+    """
     if mode not in ("likelihood", "generate"):
         raise ValueError(f"mode={mode!r}: use 'likelihood' or 'generate'")
     if batch_size < 1:
@@ -81,7 +89,8 @@ def score_multiple_choice(
     predictions: list[Prediction] = []
     with _eval_mode(model), torch.no_grad():
         for batch in batches:
-            predictions.extend(score_batch(model, processor, collator, batch, max_new_tokens=max_new_tokens))
+            predictions.extend(score_batch(model, processor, collator, batch, max_new_tokens=max_new_tokens,
+                                           preset=prompt_preset, rule=answer_rule))
     return predictions
 
 
@@ -106,8 +115,10 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
-def _prompt_inputs(model, collator: ChatCollator, samples: Sequence[BlinkSample]) -> dict[str, torch.Tensor]:
-    batch = collator([blink_example(s) for s in samples])
+def _prompt_inputs(
+    model, collator: ChatCollator, samples: Sequence[BlinkSample], preset: PromptPreset
+) -> dict[str, torch.Tensor]:
+    batch = collator([blink_example(s, preset) for s in samples])
     device = _device(model)
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -125,9 +136,9 @@ def _check_answer_boundary(tokenizer, markers: ChatMarkers, letters) -> None:
             )
 
 
-def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
+def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: int, preset, rule) -> list[Prediction]:
     tokenizer = processor.tokenizer
-    inputs = _prompt_inputs(model, collator, samples)
+    inputs = _prompt_inputs(model, collator, samples, preset)
     family = family_of(model)
     positions = family.prompt_positions(model, inputs)
     cache_kw = _cache_kwarg(model)
@@ -178,18 +189,22 @@ def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: in
     return predictions
 
 
-def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int) -> list[Prediction]:
-    texts, lengths = _generate_texts(model, processor, collator, samples, max_new_tokens=max_new_tokens)
+def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int, preset, rule) -> list[Prediction]:
+    texts, lengths = _generate_texts(model, processor, collator, samples, max_new_tokens=max_new_tokens,
+                                     preset=preset)
     return [
-        _prediction(sample, parse_choice(text, sample.letters), output_text=text, generated_tokens=n)
+        _prediction(sample, parse_answer(text, sample.letters, rule, choices=sample.choices), output_text=text,
+                    generated_tokens=n)
         for sample, text, n in zip(samples, texts, lengths, strict=True)
     ]
 
 
-def _generate_texts(model, processor, collator, samples, *, max_new_tokens: int) -> tuple[list[str], list[int]]:
+def _generate_texts(
+    model, processor, collator, samples, *, max_new_tokens: int, preset: PromptPreset = "vtl"
+) -> tuple[list[str], list[int]]:
     """Greedy answers to the prompts, and how many new tokens each took (up to and including its end of turn)."""
     tokenizer = processor.tokenizer
-    inputs = _prompt_inputs(model, collator, samples)
+    inputs = _prompt_inputs(model, collator, samples, preset)
     end_of_turn = collator.markers.end_of_turn_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_of_turn
     end_ids = sorted({end_of_turn, pad_id})
@@ -237,7 +252,7 @@ def _prediction(sample: BlinkSample, pred: str | None, **extra) -> Prediction:
         pred_letter=pred,
         answer_letter=answer,
         correct=pred is not None and pred == answer,
-        parsed=pred is not None,
+        parsed=pred is not None and pred in sample.letters,  # "T" (lmms-eval), "Z" (vlmevalkit): read, not an option
         **extra,
     )
 

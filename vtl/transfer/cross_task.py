@@ -22,7 +22,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics.aggregation import MeanMetric
 
-from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, pgf
+from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, check_ceilings, pgf, resolve_ceilings
 from vtl.records import JsonlAppender, RecordError, numbered_records, repair_tail, write_json_atomic
 from vtl.tasks import get_task
 from vtl.transfer.run_complete import mark_fit_complete, unmark_fit_complete
@@ -33,23 +33,29 @@ TRANSFER_LOG = "transfer.jsonl"
 class CrossTaskPGF(Callback):
     def __init__(
         self,
-        upper: float = 1.0,
+        upper: float | dict[str, float] = 1.0,
         eps: float = 0.0,
         cache_dir: str | None = None,
         scoring: Literal["likelihood", "generate"] | None = "likelihood",
+        zero_shot_per_seed: bool = False,
     ):
         """
         Args:
-            upper: U, the accuracy ceiling of the PGF denominator.
+            upper: U_j, the accuracy ceiling of the PGF denominator: one number for every target, or a mapping
+                target -> ceiling (e.g. human accuracy) naming every target. Each must lie above the target's
+                zero-shot accuracy.
             eps: epsilon added to the PGF denominator.
             cache_dir: where zero-shot accuracies are cached; default $VTL_HOME/zero_shot.
             scoring: the scoring mode the numbers are measured with; must match the module's (null: the module's).
+            zero_shot_per_seed: measure (and cache) the zero-shot baseline once per seed instead of once for all
+                seeds; the transfer log then names the baseline's seed (`zero_shot_seed`).
         """
-        if not 0.0 < upper <= 1.0:
-            raise ValueError(f"upper must be in (0, 1], got {upper}")
+        resolve_ceilings(upper, None, flag="CrossTaskPGF upper")  # values and task names, before any training
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
         self.upper = upper
+        self.zero_shot_per_seed = zero_shot_per_seed
+        self._ceilings: dict[str, float] = {}
         self.eps = eps
         self.cache_dir = cache_dir
         self.scoring = scoring
@@ -76,6 +82,7 @@ class CrossTaskPGF(Callback):
             )
         self._targets = list(dm.target_names)
         self._weights = {t: question_weights(dm.eval_samples[t]) for t in self._targets} if dm.eval_samples else {}
+        self._ceilings = resolve_ceilings(self.upper, self._targets, flag="CrossTaskPGF upper")
         # float64: 8/12 must equal the zero-shot 8/12 exactly, or PGF shows float32 noise instead of 0.
         self._metrics = {t: MeanMetric(nan_strategy="error").set_dtype(torch.float64) for t in self._targets}
         if trainer.is_global_zero and stage == "fit":
@@ -121,6 +128,7 @@ class CrossTaskPGF(Callback):
             "scoring": pl_module.scoring,
             "data": trainer.datamodule.fingerprint(),
             "targets": self._targets,
+            **({"seed": _seed()} if self.zero_shot_per_seed else {}),
         }
 
     def _cache_file(self, key: dict[str, Any]) -> Path:
@@ -142,6 +150,7 @@ class CrossTaskPGF(Callback):
         self._restored_key = None
         if self.zero_shot and set(self._targets) <= set(self.zero_shot):
             self.zero_shot_source = self.zero_shot_source or "checkpoint"
+            check_ceilings(self._ceilings, self.zero_shot, flag="CrossTaskPGF upper")
             return  # measured before, or restored from a checkpoint
         self._key = plain_key
         file = self._cache_file(key)
@@ -158,6 +167,7 @@ class CrossTaskPGF(Callback):
             rank_zero_info(f"vtl: zero-shot accuracy read from cache {file}")
             self.zero_shot = {t: float(cached[t]) for t in self._targets}
             self.zero_shot_source = "cache"
+            check_ceilings(self._ceilings, self.zero_shot, flag="CrossTaskPGF upper")
             return
         rank_zero_info(f"vtl: measuring zero-shot accuracy on {len(self._targets)} targets (adapter disabled)")
         start = time.perf_counter()
@@ -177,10 +187,11 @@ class CrossTaskPGF(Callback):
         if trainer.is_global_zero:
             record = {"key": key, "accuracy": self.zero_shot, "seconds": round(time.perf_counter() - start, 3)}
             write_json_atomic(file, record)
-        at_ceiling = [t for t, a in self.zero_shot.items() if pgf(a, a, self.upper, self.eps) is None]
+        check_ceilings(self._ceilings, self.zero_shot, flag="CrossTaskPGF upper")
+        at_ceiling = [t for t, a in self.zero_shot.items() if pgf(a, a, self._ceilings[t], self.eps) is None]
         if at_ceiling:
             rank_zero_warn(
-                f"zero-shot accuracy is at the ceiling U={self.upper} on {', '.join(at_ceiling)}: PGF is undefined "
+                f"zero-shot accuracy is at the ceiling U=1 on {', '.join(at_ceiling)}: PGF is undefined "
                 "there (logged as missing, counted in transfer/n_undefined); set a CrossTaskPGF eps > 0 to define it"
             )
 
@@ -226,7 +237,7 @@ class CrossTaskPGF(Callback):
         positive, negative, undefined = [], 0, []
         for target in self._targets:
             acc, base = accuracy[target], self.zero_shot[target]
-            mu = pgf(acc, base, self.upper, self.eps)
+            mu = pgf(acc, base, self._ceilings[target], self.eps)
             values[f"{prefix}/{target}/acc"] = acc
             if mu is None:
                 undefined.append(target)
@@ -266,6 +277,12 @@ class CrossTaskPGF(Callback):
         }
         assert tuple(record) == TRANSFER_RECORD_FIELDS
         record["metric"] = get_task(target).metric  # accuracy, or MRA for numerical video targets
+        record["upper"] = self._ceilings[target]
+        record["eps"] = self.eps
+        record["prompt_preset"] = getattr(pl_module, "prompt_preset", "vtl")  # the harness the numbers line up with
+        record["answer_rule"] = getattr(pl_module, "answer_rule", None) if pl_module.scoring == "generate" else None
+        if self.zero_shot_per_seed:
+            record["zero_shot_seed"] = record["seed"]
         spec = getattr(dm, "mixture_spec", None)
         if spec is not None:
             record["arm"] = spec.arm

@@ -1,12 +1,16 @@
 """The transfer data module: train on one source task (or a mixture of tasks), evaluate on every target task.
 
+Training and evaluation data come from separate sources (`train_source`, one for all tasks or one per task, and
+`eval_source`, by default every row of BLINK val), or are both carved out of one `source` by a seeded, idx-disjoint
+split. Separate sources must not share an idx or an image (same bytes) between training and evaluation rows; a
+carved-out split is disjoint by idx, and rows of the one source that share an image are reported.
+
 Batches are lists of `BlinkSample`; the LightningModule owns the processor and collates training batches itself, so
 this module needs no model state. Validation has one dataloader per target task, in `target_names` order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import warnings
@@ -18,6 +22,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from vtl.data.sample import BlinkSample
+from vtl.data.sources import BLINK_HUB
 from vtl.data.video import FrameRule
 from vtl.errors import VtlError
 from vtl.home import SYNTH_SUITE
@@ -107,6 +112,9 @@ class TransferDataModule(LightningDataModule):
         self,
         source: str = SYNTH_SUITE,
         source_task: str | None = "Counting",
+        train_source: str | dict[str, str] | None = None,
+        eval_source: str | None = None,
+        train_split: str = "train",
         targets: str | list[str] = "all",
         split: str = "val",
         eval_fraction: float = 0.5,
@@ -125,11 +133,17 @@ class TransferDataModule(LightningDataModule):
     ):
         """
         Args:
-            source: BLINK-format source: hub id, local parquet dir, JSONL file, or "vtl://synth".
+            source: BLINK-format source both training and evaluation rows are carved out of (when train_source is
+                null): hub id, local parquet dir, JSONL/parquet file, or "vtl://synth".
             source_task: task to fine-tune on (name or abbreviation); ignored when `mixture` is given.
+            train_source: training data of its own: one BLINK-format source for every task, or a mapping
+                task -> source (each source task from its own JSONL/parquet); every row is used.
+            eval_source: evaluation data when train_source is set: every row of every target, split `split`
+                (default: the hub's BLINK-Benchmark/BLINK, i.e. the whole BLINK val split).
+            train_split: split read from train_source directories and hub ids (JSONL/parquet files have none).
             targets: evaluation tasks: "all" (the 13 transfer tasks), a comma-separated string or a list.
-            split: split of `source` to read (BLINK has no train split: train and eval are carved out of it).
-            eval_fraction: share of each task's rows held out for evaluation (disjoint from training by idx).
+            split: split of `source` (carve-out) or of `eval_source` to read.
+            eval_fraction: carve-out only: share of each task's rows held out for evaluation.
             split_seed: seed of the train/eval split.
             batch_size: training batch size (questions).
             eval_batch_size: questions per validation batch.
@@ -148,7 +162,10 @@ class TransferDataModule(LightningDataModule):
                 "vsibench" (float of the first token, the original code).
         """
         super().__init__()
-        if not 0.0 < eval_fraction < 1.0:
+        if eval_source is not None and train_source is None:
+            raise ValueError("--data.eval_source needs --data.train_source (without it both are carved out of "
+                             "--data.source)")
+        if train_source is None and not 0.0 < eval_fraction < 1.0:
             raise ValueError(f"--data.eval_fraction must be in (0, 1), got {eval_fraction}")
         for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value < 1:
@@ -164,6 +181,9 @@ class TransferDataModule(LightningDataModule):
         if not self.target_names:
             raise ValueError(f"--data.targets={targets!r} names no task; give all or task names, e.g. Counting,Jigsaw")
         self.source = source
+        self.train_source = train_source
+        self.eval_source = eval_source if eval_source is not None or train_source is None else BLINK_HUB
+        self.train_split = train_split
         self.split = split
         self.eval_fraction = eval_fraction
         self.split_seed = split_seed
@@ -199,6 +219,44 @@ class TransferDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.eval_samples:
             return
+        from vtl.data.sources import check_disjoint, find_overlaps
+
+        carved = self.train_source is None
+        train_splits = self._carve_out() if carved else self._separate_sources()
+        if self.mixture_spec is None:
+            train = train_splits[self.source_task]
+        else:
+            train = mixture_rows(self.mixture_spec, train_splits)
+        self.train_samples = train[: self.max_train_samples] if self.max_train_samples else train
+        if not self.train_samples:
+            raise ValueError(f"{self.source}: no training rows for {self.source_name}; lower --data.eval_fraction")
+        evaluation = [s for rows in self.eval_samples.values() for s in rows]
+        if not carved:
+            check_disjoint(self.train_samples, evaluation, flags="--data.train_source / --data.eval_source")
+            return
+        # One source split by idx: rows sharing an image are the source's own make-up, so they are reported only.
+        shared = find_overlaps(self.train_samples, evaluation)
+        if shared:
+            warnings.warn(f"{self.source}: {len(shared)} training row(s) share an image with evaluation rows "
+                          f"(first: {shared[0]}); to keep them apart, give --data.train_source and "
+                          "--data.eval_source", stacklevel=2)
+
+    def _separate_sources(self) -> dict[str, list[BlinkSample]]:
+        """Every row of each target from eval_source; every row of each training task from train_source."""
+        from vtl.data.sources import load_tasks
+
+        image_targets = [t for t in self.target_names if t not in self.video_targets]
+        evaluation = load_tasks(self.eval_source, image_targets, self.split, skip_bad=self.skip_bad,
+                                flag="--data.eval_source") if image_targets else {}
+        evaluation.update(self._video_rows())
+        for task in self.target_names:
+            rows = evaluation[task]
+            self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
+        return load_tasks(self.train_source, self.train_tasks, self.train_split, skip_bad=self.skip_bad,
+                          flag="--data.train_source")
+
+    def _carve_out(self) -> dict[str, list[BlinkSample]]:
+        """Train and eval rows of each task from one source, by a seeded split disjoint by idx."""
         from vtl.data.loaders import load_source, resolve_source
         from vtl.data.split import split_samples
 
@@ -211,37 +269,31 @@ class TransferDataModule(LightningDataModule):
             if not rows:
                 raise ValueError(f"{self.source}: no rows for task {task!r} in split {self.split!r} (--data.source)")
             splits[task] = split_samples(rows, self.eval_fraction, self.split_seed)
-        if self.video_targets:
-            from vtl.data.vsibench import load_vsibench
-
-            videos = load_vsibench(self.video_source, self.video_targets, videos_root=self.videos_root,
-                                   skip_bad=self.skip_bad, rule=self.frames, number_rule=self.number_rule)
-            splits.update({t: ([], videos[t]) for t in self.video_targets})  # eval-only: every row
+        splits.update({t: ([], rows) for t, rows in self._video_rows().items()})  # eval-only: every row
         for task in self.target_names:
             rows = splits[task][1]
             self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
             if not self.eval_samples[task]:
                 raise ValueError(f"{self.source}: task {task!r} has no eval rows; raise --data.eval_fraction")
-        if self.mixture_spec is None:
-            train = splits[self.source_task][0]
-        else:
-            train = mixture_rows(self.mixture_spec, {t: s[0] for t, s in splits.items()})
-        self.train_samples = train[: self.max_train_samples] if self.max_train_samples else train
-        if not self.train_samples:
-            raise ValueError(f"{self.source}: no training rows for {self.source_name}; lower --data.eval_fraction")
+        return {t: s[0] for t, s in splits.items()}
+
+    def _video_rows(self) -> dict[str, list]:
+        """Every row of each video target (VSI-Bench has only a test split)."""
+        if not self.video_targets:
+            return {}
+        from vtl.data.vsibench import load_vsibench
+
+        return load_vsibench(self.video_source, self.video_targets, videos_root=self.videos_root,
+                             skip_bad=self.skip_bad, rule=self.frames, number_rule=self.number_rule)
 
     def fingerprint(self) -> dict:
-        """What identifies the evaluation data: the source and every target's eval idx list (hashed)."""
-        video = {"video_source": self.video_source, "frames": self.frames.key, "number_rule": self.number_rule}
-        return {
-            "source": self.source,
-            "split": self.split,
-            **(video if self.video_targets else {}),
-            "eval_idx": {
-                t: hashlib.sha256("\n".join(s.idx for s in rows).encode()).hexdigest()[:16]
-                for t, rows in self.eval_samples.items()
-            },
-        }
+        """What identifies the evaluation data: a digest of exactly the rows each target evaluates (idx, text,
+        answer, image bytes), whatever source they were read from and whatever the training data; for video
+        targets also the frame rule and number parsing."""
+        from vtl.data.sources import eval_fingerprint
+
+        video = {"frames": self.frames.key, "number_rule": self.number_rule}
+        return {"eval_rows": eval_fingerprint(self.eval_samples), **(video if self.video_targets else {})}
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(

@@ -18,8 +18,10 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
 from vtl.home import TINY_MODEL
+from vtl.models.harness import PromptPreset, get_preset
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
+from vtl.models.parsing import AnswerRule
 from vtl.models.trainable import check_trainable_options
 from vtl.models.training import (
     NonFiniteLossError,
@@ -51,9 +53,11 @@ class TransferFineTuner(LightningModule):
         max_pixels: int | None = None,
         scoring: ScoringMode = "likelihood",
         eval_batch_size: int = 8,
-        max_new_tokens: int = 16,
+        max_new_tokens: int | None = None,
         train_vision: bool = False,
         attn_implementation: str | None = None,
+        prompt_preset: PromptPreset = "vtl",
+        answer_rule: AnswerRule | None = None,
     ):
         """
         Args:
@@ -69,9 +73,14 @@ class TransferFineTuner(LightningModule):
             max_pixels: image resize budget (upper bound, pixels); null keeps the checkpoint's.
             scoring: validation scoring: option likelihood or BLINK's generate-and-parse.
             eval_batch_size: questions per scoring forward pass.
-            max_new_tokens: generation budget of the "generate" scoring mode.
+            max_new_tokens: generation budget of the "generate" scoring mode; null: the prompt preset's (vtl 16,
+                lmms-eval 1024, vlmevalkit 2048).
             train_vision: full fine-tuning only: also train the vision tower (frozen by default).
             attn_implementation: passed to from_pretrained (e.g. sdpa, flash_attention_2); null = default.
+            prompt_preset: how a question is posed, in training and scoring: vtl (BLINK's prompt), lmms-eval or
+                vlmevalkit (their BLINK / multiple-choice prompts).
+            answer_rule: how the "generate" mode reads an answer: blink, lmms-eval or vlmevalkit; null: the
+                preset's (vtl -> blink).
         """
         super().__init__()
         if not model.startswith("vtl://"):
@@ -82,6 +91,12 @@ class TransferFineTuner(LightningModule):
             raise ValueError(f"--model.lr must be > 0, got {lr}")
         if warmup_steps < 0:
             raise ValueError(f"--model.warmup_steps must be >= 0, got {warmup_steps}")
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise ValueError(f"--model.max_new_tokens must be >= 1, got {max_new_tokens}")
+        preset = get_preset(prompt_preset)
+        self.prompt_preset = prompt_preset
+        self.answer_rule = answer_rule or preset.answer_rule
+        self.max_new_tokens = max_new_tokens or preset.max_new_tokens
         check_trainable_options(quantization, lora)
         self.save_hyperparameters()
         self.model_name = model
@@ -137,7 +152,9 @@ class TransferFineTuner(LightningModule):
             "quantization": None if self.quantization is None else asdict(self.quantization),
             "min_pixels": hp.min_pixels,
             "max_pixels": hp.max_pixels,
-            "max_new_tokens": hp.max_new_tokens if self.scoring == "generate" else None,
+            "max_new_tokens": self.max_new_tokens if self.scoring == "generate" else None,
+            "prompt_preset": self.prompt_preset,
+            "answer_rule": self.answer_rule if self.scoring == "generate" else None,
         }
 
     def score(self, samples: list, *, progress: bool = False) -> list:
@@ -156,8 +173,8 @@ class TransferFineTuner(LightningModule):
                     )
                 return score_multiple_choice(
                     self.model, self.processor, samples, mode=self.scoring,
-                    batch_size=self.hparams.eval_batch_size, max_new_tokens=self.hparams.max_new_tokens,
-                    progress=progress,
+                    batch_size=self.hparams.eval_batch_size, max_new_tokens=self.max_new_tokens,
+                    progress=progress, prompt_preset=self.prompt_preset, answer_rule=self.answer_rule,
                 )
         finally:
             self.model.train(was_training)
@@ -172,7 +189,7 @@ class TransferFineTuner(LightningModule):
         if self.trainer.training and isinstance(batch, list):
             from vtl.models.chat import blink_example
 
-            return dict(self._collator([blink_example(s) for s in batch]))
+            return dict(self._collator([blink_example(s, self.prompt_preset) for s in batch]))
         return batch
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
