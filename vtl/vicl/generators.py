@@ -92,7 +92,8 @@ class GeminiImageGenerator(Generator):
         self.temperature = temperature
         self.response_modalities = list(response_modalities)
         self.settings = {"temperature": temperature, "response_modalities": self.response_modalities,
-                         "timeout_s": timeout_s, **self.retry}
+                         "timeout_s": timeout_s, "max_attempts": max_attempts, "base_delay": base_delay,
+                         "max_delay": max_delay}
 
     def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]:
         from google.genai import types
