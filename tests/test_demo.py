@@ -22,7 +22,7 @@ def test_unknown_source_task_is_a_clear_error(tmp_path, capsys):
 def test_reduced_demo_runs_fits_and_analysis_then_resumes(tmp_path, capsys):
     out = tmp_path / "demo"
     argv = [
-        "demo", "--out", str(out), "--sources", "CT,JG", "--max-epochs", "1",
+        "demo", "--quick", "--out", str(out), "--sources", "CT,JG", "--max-epochs", "1",
         "--set", "data.max_train_samples=8", "--set", "data.max_eval_samples=4",
     ]
     assert main(argv) == 0

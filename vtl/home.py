@@ -19,6 +19,9 @@ SWEEPS_DIR = PACKAGE_DIR / "sweeps"
 
 TINY_MODEL = "vtl://tiny-qwen2.5-vl"
 SYNTH_SUITE = "vtl://synth"
+# The demo's planted-transfer world and the tiny model warmed up on its neutral task (vtl.data.planted).
+PLANTED_SUITE = "vtl://planted"
+TINY_NEUTRAL_MODEL = "vtl://tiny-qwen2.5-vl-neutral"
 
 
 def vtl_home() -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 from vtl.data.sample import BlinkSample
 from vtl.data.validate import DataError, check_unique, to_sample
-from vtl.home import SYNTH_SUITE
+from vtl.home import PLANTED_SUITE, SYNTH_SUITE
 from vtl.records import scan_jsonl
 from vtl.tasks import REGISTRY, TRANSFER_TASKS, Task, UnknownTaskError, get_task, resolve_tasks
 
@@ -83,8 +83,13 @@ def resolve_source(source: str) -> str:
     """A source as the readers take it: `vtl://synth` becomes the built synthetic suite directory."""
     if not source.startswith("vtl://"):
         return source
+    if source == PLANTED_SUITE:
+        from vtl.data.planted import planted_suite_dir
+
+        return str(planted_suite_dir())
     if source != SYNTH_SUITE:
-        raise DataError(source, None, None, "unknown embedded source", f"use {SYNTH_SUITE} or a path or hub id")
+        raise DataError(source, None, None, "unknown embedded source",
+                        f"use {SYNTH_SUITE}, {PLANTED_SUITE} or a path or hub id")
     from vtl.data.synth import synth_suite_dir
 
     return str(synth_suite_dir())

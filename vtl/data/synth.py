@@ -467,7 +467,8 @@ GENERATORS: dict[str, Callable[[Rng, int, int], Generated]] = {
 # ---------------------------------------------------------------- writing
 
 
-def _png(img: Image.Image, idx: str, k: int) -> dict:
+def png_struct(img: Image.Image, idx: str, k: int) -> dict:
+    """An image as the hub's parquet stores it."""
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return {"bytes": buf.getvalue(), "path": f"{idx}_image_{k}.png"}
@@ -484,7 +485,7 @@ def task_rows(task: str, n: int, seed: int, image_size: int) -> list[dict]:
         question, choices, images, explanation = GENERATORS[task](rng, image_size, int(answer))
         row = {"idx": idx, "question": question, "sub_task": task}
         for k in range(4):
-            row[f"image_{k + 1}"] = _png(images[k], idx, k + 1) if k < len(images) else None
+            row[f"image_{k + 1}"] = png_struct(images[k], idx, k + 1) if k < len(images) else None
         row.update(
             choices=choices,
             answer=f"({'ABCD'[int(answer)]})",
@@ -497,14 +498,21 @@ def task_rows(task: str, n: int, seed: int, image_size: int) -> list[dict]:
 
 def write_suite(out_dir, n_per_task: int = 48, seed: int = 0, image_size: int = 64) -> Path:
     """Write all 13 tasks as `{out_dir}/{Task}/val-00000-of-00001.parquet`; same arguments give the same rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if n_per_task < 1:
         raise ValueError(f"--n-per-task must be at least 1, got {n_per_task}")
     if image_size < 32:
         raise ValueError(f"--image-size must be at least 32 px (markers and shapes need room), got {image_size}")
     out = Path(out_dir)
+    for task in TRANSFER_TASKS:
+        write_task_rows(out, task, task_rows(task, n_per_task, seed, image_size))
+    return out
+
+
+def write_task_rows(out: Path, task: str, rows: list[dict]) -> Path:
+    """One task's rows as `{out}/{task}/val-00000-of-00001.parquet`, images as hub structs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     schema = pa.schema(
         [("idx", pa.string()), ("question", pa.string()), ("sub_task", pa.string())]
@@ -512,11 +520,10 @@ def write_suite(out_dir, n_per_task: int = 48, seed: int = 0, image_size: int = 
         + [("choices", pa.list_(pa.string())), ("answer", pa.string()), ("prompt", pa.string()),
            ("explanation", pa.string())]
     )
-    for task in TRANSFER_TASKS:
-        rows = task_rows(task, n_per_task, seed, image_size)
-        (out / task).mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / task / "val-00000-of-00001.parquet")
-    return out
+    (out / task).mkdir(parents=True, exist_ok=True)
+    path = out / task / "val-00000-of-00001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
 
 
 # Size of the embedded synthetic suite (`vtl://synth`): per task, split later into train/eval by the data module.

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from vtl.errors import VtlError
-from vtl.home import TINY_MODEL
+from vtl.home import TINY_MODEL, TINY_NEUTRAL_MODEL
 from vtl.models.families import Family, family_of_type
 
 
@@ -74,6 +74,10 @@ def resolve_model_source(name_or_path: str) -> str:
     """The string `from_pretrained` gets: an existing checkpoint directory or a hub id, else a clear error."""
     name = str(name_or_path).strip()
     if name.startswith("vtl://"):
+        if name == TINY_NEUTRAL_MODEL:
+            from vtl.models.tiny import neutral_tiny_model_dir
+
+            return str(neutral_tiny_model_dir())
         from vtl.models.families import TINY_FAMILIES
         from vtl.models.tiny import tiny_model_dir
 

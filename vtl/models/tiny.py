@@ -408,3 +408,59 @@ def write_tiny_model(out_dir, seed: int = 0, family: str = "qwen2.5-vl") -> Path
 def tiny_model_dir(family: str = "qwen2.5-vl") -> Path:
     """The embedded tiny model of `family` (`vtl://tiny-qwen2.5-vl` is the default), built once under $VTL_HOME."""
     return build_once(vtl_home() / f"tiny-{family}", lambda d: write_tiny_model(d, seed=0, family=family))
+
+
+# The neutral warm-up of the demo's model: optimizer steps of full fine-tuning (language model) on the planted
+# world's neutral task. Enough to learn the answer format and overwrite what the random weights happen to read.
+NEUTRAL_STEPS = 120
+NEUTRAL_LR = 1e-3
+NEUTRAL_BATCH = 8
+
+
+def write_neutral_tiny_model(out_dir, steps: int = NEUTRAL_STEPS, seed: int = 0) -> Path:
+    """The tiny model briefly fine-tuned on the planted world's neutral task (vtl.data.planted.neutral_samples).
+
+    The random tiny model's letter choice happens to follow some visual cues (e.g. the colour cast), so its zero-shot
+    accuracy would sit above chance on some planted tasks and any fine-tuning would look like negative transfer
+    there. After the warm-up it reads a cue no planted task reads and every task balances: zero-shot is chance on
+    every task, and transfer shows only where it was planted.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a toy model: more threads only spin (and fight over a shared machine's cores)
+    try:
+        return _neutral_warm_up(Path(out_dir), steps, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
+    import random
+
+    from vtl.data.planted import PLANTED_IMAGE_SIZE, neutral_samples
+    from vtl.models.chat import ChatCollator, blink_example
+    from vtl.models.loading import load_model
+    from vtl.models.training import assistant_loss
+
+    torch.manual_seed(seed)
+    model, processor = load_model(str(tiny_model_dir()), dtype=torch.float32)
+    for name, param in model.named_parameters():
+        param.requires_grad_(".visual." not in f".{name}")
+    model.train()
+    samples = neutral_samples(steps * NEUTRAL_BATCH // 2, seed, PLANTED_IMAGE_SIZE)
+    collator = ChatCollator(processor, train=True)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=NEUTRAL_LR)
+    rng = random.Random(seed)
+    for _ in range(steps):
+        batch = dict(collator([blink_example(s) for s in rng.sample(samples, NEUTRAL_BATCH)]))
+        loss = assistant_loss(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval().save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def neutral_tiny_model_dir() -> Path:
+    """`vtl://tiny-qwen2.5-vl-neutral`: the tiny model after the neutral warm-up, built once under $VTL_HOME."""
+    return build_once(vtl_home() / f"tiny-qwen2.5-vl-neutral-v2-{NEUTRAL_STEPS}", write_neutral_tiny_model)

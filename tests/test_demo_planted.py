@@ -1,0 +1,79 @@
+"""`vtl demo` on the planted world: planted vs recovered structure, and a reduced world end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vtl.cli import main
+from vtl.data.planted import planted_world
+from vtl.transfer.demo_planted import COMPARISON_FILE, compare, comparison_lines
+
+REDUCED = ["Art_Style", "Multi-view_Reasoning", "Jigsaw", "Visual_Similarity", "Relative_Depth",
+           "Relative_Reflectance"]  # two groups of two (tint: AS, MV; cast: JG, VS) and the antagonist pair
+
+
+def _edge(a, b, sign, significant=True):
+    return {"tasks": [a, b], "sign": sign, "weight": 0.9 if sign == "positive" else -0.7, "p_value": 0.125,
+            "significant": significant}
+
+
+def test_compare_counts_agreement_and_extras():
+    world = planted_world(0.5, 0)
+    label = {
+        "sources": REDUCED,
+        "largest_positive_clique": ["Jigsaw", "Visual_Similarity"],
+        "edges": [_edge("Art_Style", "Multi-view_Reasoning", "positive"),
+                  _edge("Jigsaw", "Visual_Similarity", "positive", significant=False),
+                  _edge("Art_Style", "Relative_Depth", "positive"),
+                  _edge("Relative_Depth", "Relative_Reflectance", "negative")],
+        "personas": {"donor": ["Jigsaw", "Art_Style", "Counting"], "sponge": ["Visual_Similarity", "Spatial_Relation"]},
+    }
+    c = compare(world, label)
+    assert c["largest_positive_clique"]["matches"]  # a tie of planted groups: either one matches
+    assert c["positive_edges"] == {"planted": 2, "recovered": 2, "extra": 1, "significant": 1, "missed": [],
+                                   "extra_edges": [["Art_Style", "Relative_Depth"]]}
+    assert c["negative_edges"]["recovered"] == 1 and c["negative_edges"]["extra"] == 0
+    assert c["donors"]["agree"] == 2
+    assert c["sponges"]["agree"] == 2  # Spatial_Relation is no source here, but a target in the tint group
+    assert c["planted_edges_recovered"] == 1.0
+    text = "\n".join(comparison_lines(c))
+    assert "2/2 found, 1 significant; 1 not planted: Art_Style-Relative_Depth" in text
+    assert "planted edges recovered: 100%" in text
+
+
+def test_compare_with_nothing_found():
+    c = compare(planted_world(0.5, 0), {"edges": [], "personas": {}})
+    assert c["largest_positive_clique"]["agree"] == 0 and not c["largest_positive_clique"]["matches"]
+    assert c["positive_edges"]["recovered"] == 0 and c["planted_edges_recovered"] == 0.0
+    assert len(c["positive_edges"]["missed"]) == 7  # 6 in the tint group of four, 1 in the cast pair
+
+
+@pytest.mark.slow
+def test_reduced_planted_world_is_recovered(tmp_path, capsys):
+    """Two groups of two and the antagonist pair, one seed: the grid + analysis finds both groups and the
+    negative edge."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--sources", ",".join(REDUCED), "--set", "seed_everything=0"]) == 0
+    printed = capsys.readouterr().out
+    assert "planted structure" in printed and "planted vs recovered" in printed
+    summary = json.loads((out / "analysis" / "summary.json").read_text())
+    (label,) = summary.values()
+    positive = {frozenset(c["tasks"]) for c in label["maximal_cliques"]["positive"]}
+    assert {frozenset(("Art_Style", "Multi-view_Reasoning")), frozenset(("Jigsaw", "Visual_Similarity"))} <= positive
+    assert set(label["largest_positive_clique"]) in ({"Art_Style", "Multi-view_Reasoning"},
+                                                     {"Jigsaw", "Visual_Similarity"})
+    negative = {frozenset(e["tasks"]) for e in label["edges"] if e["sign"] == "negative"}
+    assert frozenset(("Relative_Depth", "Relative_Reflectance")) in negative
+    comparison = json.loads((out / "analysis" / COMPARISON_FILE).read_text())
+    assert comparison["largest_positive_clique"]["matches"]
+    assert comparison["planted_edges_recovered"] == 1.0
+
+
+def test_planted_demo_rejects_unknown_source_and_bad_jobs(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--sources", "Counting,Juggling"]) == 2
+    assert "unknown task 'Juggling'" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path), "--jobs", "0"]) == 2
+    assert "--jobs 0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

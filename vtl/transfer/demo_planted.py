@@ -1,0 +1,253 @@
+"""`vtl demo` on the planted-transfer world: the grid, the analysis, and the planted structure next to what was found.
+
+The world (vtl.data.planted) says beforehand which tasks help each other (groups that read one visual cue the same
+way), which hurt each other (an antagonist pair reading one cue with the letters swapped) and which do nothing to the
+rest. The demo fine-tunes the warmed-up tiny model on each source task for each seed, analyses the runs and counts
+how much of that structure the analysis recovers: the largest positive clique, the positive and negative edges,
+donors and sponges. `planted_vs_recovered.json` in the analysis directory holds the counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from vtl.data.planted import PLANTED_FILE, PlantedWorld
+from vtl.errors import VtlError
+from vtl.transfer import sweep as sw
+from vtl.transfer.demo import (
+    PLANTED_CONFIDENCE,
+    PLANTED_SWEEP,
+    _demo_sweep,
+    _elapsed,
+    _report_run,
+    analyze_runs,
+    run_grid,
+)
+
+COMPARISON_FILE = "planted_vs_recovered.json"
+NOTE = (
+    "Note: a tiny model on a synthetic world built to contain this structure; finding it shows the method and the "
+    "code work, not how Qwen2.5-VL transfers. Run sweeps/transfer_grid.yaml for the real study."
+)
+
+
+def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: list[str], verbose: bool,
+                jobs: int) -> int:
+    """`vtl demo` without --quick (see `vtl.transfer.demo.demo` for the parameters)."""
+    started = time.monotonic()
+    root = Path(out)
+    if jobs < 1:
+        raise VtlError(f"--jobs {jobs}: give at least 1")
+    sweep = _demo_sweep(sources, max_epochs, sets, PLANTED_SWEEP)
+    if max_epochs is not None:  # the config scores the targets after its last epoch only
+        sweep = sw.restrict(sweep, {"trainer.check_val_every_n_epoch": [max_epochs]})
+    tasks = list(sweep.parameters["data.source_task"])
+    seeds = list(sweep.parameters["seed_everything"])
+    print(f"vtl demo: the planted-transfer world: {len(tasks)} source task(s) x {len(seeds)} seed(s) = "
+          f"{sweep.size} fine-tuning runs of the tiny model, then the transfer analysis")
+    if len(tasks) < 13:
+        print(f"  a subset of the 13 sources ({', '.join(tasks)}): what is planted among them can be recovered")
+    print(f"[1/4] planted world and warmed-up tiny model {_elapsed(started)}")
+    suite = _build_planted()
+    world = PlantedWorld.load(suite)
+    print_planted(world, suite / PLANTED_FILE)
+    if len(tasks) < len(world.rules):
+        print_planted(world.restricted(tasks), None)
+
+    print(f"[2/4] transfer grid: {sw.find_sweep_file(PLANTED_SWEEP)} -> {root}/<run>, {jobs} at a time "
+          f"{_elapsed(started)}")
+    runs = sw.expand_grid(sweep, root)
+    complete, result = run_grid(lambda: run_parallel(sweep, runs, jobs=jobs, quiet=not verbose), runs)
+    if result is None:
+        return complete
+
+    analysis = root / "analysis"
+    print(f"[3/4] transfer analysis of {len(complete)} run(s), Wilcoxon at confidence {PLANTED_CONFIDENCE} -> "
+          f"{analysis} {_elapsed(started)}")
+    summary = analyze_runs(complete, analysis, PLANTED_CONFIDENCE)
+    if summary is None:
+        return 1
+    label = next(iter(summary.values()))  # the runs share one model: one label
+    print(f"\n[4/4] planted vs recovered {_elapsed(started)}")
+    comparison = compare(world, label)
+    for line in comparison_lines(comparison):
+        print(line)
+    (analysis / COMPARISON_FILE).write_text(json.dumps(comparison, indent=1) + "\n")
+    print()
+    print(f"  report: {analysis / 'report.md'}")
+    print(f" summary: {analysis / 'summary.json'}  (planted vs recovered: {analysis / COMPARISON_FILE})")
+    print(NOTE)
+    failed = f"; {len(result.failed)} run(s) failed (rerun `vtl demo` to retry)" if result.failed else ""
+    print(f"vtl demo: done in {_elapsed(started, bare=True)}{failed}")
+    return result.exit_code
+
+
+def _build_planted() -> Path:
+    from vtl.data.planted import planted_suite_dir
+    from vtl.models.tiny import neutral_tiny_model_dir, tiny_model_dir
+
+    steps = (("tiny model", tiny_model_dir), ("tiny model after the neutral warm-up", neutral_tiny_model_dir),
+             ("planted suite", planted_suite_dir))
+    path = None
+    for what, build in steps:
+        t0 = time.monotonic()
+        path = build()
+        print(f"  {what}: {path} ({time.monotonic() - t0:.1f}s)")
+    return path
+
+
+def print_planted(world: PlantedWorld, path: Path | None) -> None:
+    """The groups, antagonists and unrelated tasks; path None: the part of the world a subset of sources can show."""
+    print(f"  planted structure ({path}):" if path else "  planted among the sources run:")
+    for cue, tasks in world.groups.items():
+        values = world.rules[tasks[0]]["values"]
+        print(f"    group {cue!r} (positive clique): {', '.join(tasks)}  ({values[0]} -> (A), {values[1]} -> (B))")
+    for a, b in world.antagonists:
+        cue = world.rules[a]["cue"]
+        print(f"    antagonists on {cue!r} (negative edge): {a} ({world.rules[a]['values'][0]} -> (A)) vs "
+              f"{b} ({world.rules[b]['values'][0]} -> (A))")
+    print(f"    unrelated (own cue each, no transfer): {', '.join(world.unrelated) or '-'}")
+
+
+# ---------------------------------------------------------------------------------------------------- grid
+
+
+def run_parallel(sweep: sw.SweepFile, runs: list[sw.SweepRun], *, jobs: int, quiet: bool = True) -> sw.SweepResult:
+    """The sweep runner on `jobs` interleaved shares of the grid at once (each fit is its own process, so the
+    shares run side by side); one-thread fits when more than one runs, so they do not fight over the cores."""
+    jobs = max(1, min(jobs, len(runs)))
+    if jobs == 1:
+        return sw.run_sweep(sweep, runs, quiet=quiet, on_done=_report_run)
+    pending = sum(not r.complete for r in runs)
+    print(f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - pending} complete, {pending} to run")
+    lock = threading.Lock()
+    share_size = re.compile(r"^\[(\d+)/\d+\]")
+
+    def say(line: str) -> None:
+        if line.startswith(f"sweep {sweep.name}:"):
+            return  # each share's own header and footer; the totals are printed below
+        with lock:  # "[run/share size]" -> "[run/grid size]"
+            print(share_size.sub(lambda m: f"[{m.group(1)}/{len(runs)}]", line), flush=True)
+
+    shares = [runs[i::jobs] for i in range(jobs)]
+    results: list[sw.SweepResult | None] = [None] * jobs
+
+    def work(i: int) -> None:
+        results[i] = sw.run_sweep(sweep, shares[i], quiet=quiet, say=say, on_done=_report_run)
+
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    t0 = time.monotonic()
+    try:
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+    merged = sw.SweepResult()
+    for part in results:
+        if part is None:  # a share's thread died; its runs stay pending for the next call
+            continue
+        for name in ("launched", "skipped", "failed", "not_started"):
+            getattr(merged, name).extend(getattr(part, name))
+    print(f"sweep {sweep.name}: {len(merged.launched) - len(merged.failed)} ran, {len(merged.skipped)} already "
+          f"complete, {len(merged.failed)} failed in {sw.clock(time.monotonic() - t0)}")
+    for name, rc in merged.failed:
+        print(f"  failed: {name} (exit {rc})")
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------------- comparison
+
+
+def _edge_sets(label: dict) -> tuple[dict, dict]:
+    """(positive, negative): {frozenset(a, b): edge} from a summary label's edge list."""
+    edges: dict[str, dict] = {"positive": {}, "negative": {}}
+    for e in label.get("edges", []):
+        edges[e["sign"]][frozenset(e["tasks"])] = e
+    return edges["positive"], edges["negative"]
+
+
+def _score(planted: set, found: set) -> dict:
+    return {"planted": len(planted), "recovered": len(planted & found), "extra": len(found - planted)}
+
+
+def compare(full: PlantedWorld, label: dict) -> dict:
+    """How much of the planted structure one analysed label recovers (a summary.json label as `analyze` returns).
+
+    Edges are those of the analysis (signs of the seed-mean PGF, both directions) among the label's sources;
+    `significant` counts those whose Wilcoxon test passed as well. Donors and sponges are planted where a task sits in
+    a group (it helps, and is helped by, the other members): donors among the sources, sponges among all targets."""
+    sources = [t for t in label.get("sources", []) if t in full.rules] or list(full.rules)
+    world = full.restricted(sources)
+    positive, negative = _edge_sets(label)
+    planted_pos, planted_neg = world.positive_edges(), world.negative_edges()
+    in_groups = {t for g in world.groups.values() for t in g}
+    targets_in_groups = {t for g in full.groups.values() for t in g}
+    clique = list(label.get("largest_positive_clique") or [])
+    size = max((len(g) for g in world.groups.values()), default=0)
+    tied = [g for g in world.groups.values() if len(g) == size]  # planted groups of the largest size
+    largest = next((g for g in tied if set(g) == set(clique)), tied[0] if tied else [])
+    personas = label.get("personas", {})
+
+    def pairs(edges) -> list[list[str]]:
+        return [sorted(p) for p in edges]
+
+    def significant(found: dict, planted: set) -> int:
+        return sum(1 for p in planted if p in found and found[p].get("significant"))
+
+    def edges(found: dict, planted: set) -> dict:
+        return {**_score(planted, set(found)), "significant": significant(found, planted),
+                "missed": pairs(planted - set(found)), "extra_edges": pairs(set(found) - planted)}
+
+    out = {
+        "largest_positive_clique": {
+            "planted": largest, "recovered": clique, "matches": sorted(set(clique)) == sorted(largest),
+            "agree": len(set(clique) & set(largest)),
+        },
+        "positive_edges": edges(positive, planted_pos),
+        "negative_edges": edges(negative, planted_neg),
+        "donors": {"recovered": personas.get("donor", []),
+                   "agree": sum(t in in_groups for t in personas.get("donor", []))},
+        "sponges": {"recovered": personas.get("sponge", []),
+                    "agree": sum(t in targets_in_groups for t in personas.get("sponge", []))},
+        "planted_in_groups": sorted(in_groups),
+    }
+    n_planted = len(planted_pos) + len(planted_neg)
+    n_found = out["positive_edges"]["recovered"] + out["negative_edges"]["recovered"]
+    out["planted_edges_recovered"] = n_found / n_planted if n_planted else None
+    return out
+
+
+def comparison_lines(c: dict) -> list[str]:
+    clique = c["largest_positive_clique"]
+    pos, neg = c["positive_edges"], c["negative_edges"]
+    planted_clique, found_clique = ", ".join(clique["planted"]) or "-", ", ".join(clique["recovered"]) or "-"
+    lines = [
+        f"  {'':26}{'planted':<52}recovered",
+        f"  {'largest positive clique':26}{planted_clique:<52}{found_clique}"
+        f"  ({clique['agree']}/{len(clique['planted'])} agree{', exact' if clique['matches'] else ''})",
+    ]
+    for name, e in (("positive edges", pos), ("negative edges", neg)):
+        extra = f"; {e['extra']} not planted: " + ", ".join("-".join(p) for p in e["extra_edges"]) if e["extra"] else ""
+        missed = "; missed: " + ", ".join("-".join(p) for p in e["missed"]) if e["missed"] else ""
+        lines.append(f"  {name:26}{e['planted']:<52}{e['recovered']}/{e['planted']} found, {e['significant']} "
+                     f"significant{missed}{extra}")
+    for name, key in (("donors (top Δ+)", "donors"), ("sponges (top Θ+)", "sponges")):
+        found = c[key]["recovered"]
+        lines.append(f"  {name:26}{'members of a planted group':<52}{', '.join(found) or '-'}  "
+                     f"({c[key]['agree']}/{len(found)} in a planted group)")
+    share = c["planted_edges_recovered"]
+    if share is not None:
+        lines.append(f"  planted edges recovered: {share:.0%}")
+    return lines
