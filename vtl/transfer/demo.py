@@ -74,7 +74,12 @@ def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: int 
                 print(f"{kind:>8}: {analysis / files[kind]}  ({label})")
     print(f"  report: {analysis / 'report.md'}")
     print(f" summary: {analysis / 'summary.json'}")
-    print(DISCLAIMER)
+    return finish(started, result, DISCLAIMER)
+
+
+def finish(started: float, result: sw.SweepResult, note: str) -> int:
+    """The closing lines (what the numbers are not, time, failed runs) and the exit status."""
+    print(note)
     failed = f"; {len(result.failed)} run(s) failed (rerun `vtl demo` to retry)" if result.failed else ""
     print(f"vtl demo: done in {_elapsed(started, bare=True)}{failed}")
     return result.exit_code

@@ -26,6 +26,7 @@ from vtl.transfer.demo import (
     _elapsed,
     _report_run,
     analyze_runs,
+    finish,
     run_grid,
 )
 
@@ -81,10 +82,7 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     print()
     print(f"  report: {analysis / 'report.md'}")
     print(f" summary: {analysis / 'summary.json'}  (planted vs recovered: {analysis / COMPARISON_FILE})")
-    print(NOTE)
-    failed = f"; {len(result.failed)} run(s) failed (rerun `vtl demo` to retry)" if result.failed else ""
-    print(f"vtl demo: done in {_elapsed(started, bare=True)}{failed}")
-    return result.exit_code
+    return finish(started, result, NOTE)
 
 
 def _build_planted() -> Path:
