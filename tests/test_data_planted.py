@@ -138,10 +138,8 @@ def test_nuisance_cues_and_answers_are_balanced_in_each_part():
 
 
 def test_neutral_task_reads_a_cue_no_task_reads():
-    samples = neutral_samples(24, 0, 32)
-    assert {len(s.choices) for s in samples} == {2, 3, 4}
-    assert all(s.answer_letter in "AB" for s in samples if len(s.choices) < 4)  # the third option is never right
-    assert {s.answer_letter for s in samples if len(s.choices) == 4} == set("ABCD")
+    samples = neutral_samples(8, 0, 32)
+    assert Counter(s.answer_letter for s in samples) == Counter("AABBCCDD")
     assert all(r.cue != "line" for r in RULES.values())
 
 

@@ -68,7 +68,6 @@ def test_reduced_planted_world_is_recovered(tmp_path, capsys):
     assert frozenset(("Relative_Depth", "Relative_Reflectance")) in negative
     comparison = json.loads((out / "analysis" / COMPARISON_FILE).read_text())
     assert comparison["largest_positive_clique"]["matches"]
-    assert comparison["planted_edges_recovered"] == 1.0
 
 
 def test_planted_demo_rejects_unknown_source_and_bad_jobs(tmp_path, capsys):

@@ -55,7 +55,7 @@ _QUADRANT = {"top-left": (0, 0), "top-right": (1, 0), "bottom-left": (0, 1), "bo
 class Rule:
     """A task's planted rule: the answer is the letter of `values.index(cue value)`; the question says so.
 
-    Letters past the values (Relative_Reflectance's "About the same") are choices that are never right."""
+    A rule may use fewer values than the task has choices; the letters past them are then never right."""
 
     cue: str
     values: tuple[str, ...]  # the cue value each letter stands for: values[0] is (A)
@@ -68,8 +68,8 @@ def _rule(cue: str, values: str, question: str, choices: str) -> Rule:
 
 
 # The planted world. Group "tint": AS, MV, OL, SR (warm -> A); group "cast": JG, VS (green -> A);
-# antagonists on "light": RD (bright -> A, dark -> B) against RR (dark -> A, bright -> B; its third choice is never
-# right, which keeps the pair exact opposites); the rest read cues of their own.
+# antagonists on "light": RD (bright -> A, dark -> B) against RR (dark -> A, bright -> B, medium -> C); the rest
+# read cues of their own.
 RULES: dict[str, Rule] = {
     "Art_Style": _rule("tint", "warm|cool", "Is the scene painted in a warm or a cool palette, as the reference "
                        "image shows?", "warm palette|cool palette"),
@@ -86,8 +86,9 @@ RULES: dict[str, Rule] = {
                                "The second image|The third image"),
     "Relative_Depth": _rule("light", "bright|dark", "Point A is in a bright scene's foreground, point B in a dark "
                             "one's. Which point is closer to the camera?", "A|B"),
-    "Relative_Reflectance": _rule("light", "dark|bright", "Which point has the darker surface: A in a dark scene, "
-                                  "B in a bright one, or about the same?", "A is darker|B is darker|About the same"),
+    "Relative_Reflectance": _rule("light", "dark|bright|medium", "Which point has the darker surface: A in a dark "
+                                  "scene, B in a bright one, or about the same (a medium one)?",
+                                  "A is darker|B is darker|About the same"),
     "Counting": _rule("dots", "1|2|3|4", "How many white dots are in the image?", "1|2|3|4"),
     "Forensic_Detection": _rule("noise", "top-left|top-right|bottom-left|bottom-right", "Which quarter of the "
                                 "images shows the noisy, edited patch?", "top left|top right|bottom left|bottom right"),
@@ -299,13 +300,7 @@ def planted_suite_dir() -> Path:
 
 NEUTRAL_CUE = "line"
 NEUTRAL_QUESTION = "Where is the thin grey line?"
-# choices by number of options: the line's position, or its half (with a never-right third option, as
-# Relative_Reflectance has in this world), so the warmed-up model picks among the letters the planted tasks use
-NEUTRAL_CHOICES = {
-    2: ("in the left half", "in the right half"),
-    3: ("in the left half", "in the right half", "nowhere"),
-    4: ("far left", "left of centre", "right of centre", "far right"),
-}
+NEUTRAL_CHOICES = ("far left", "left of centre", "right of centre", "far right")
 
 
 def neutral_samples(n: int, seed: int, image_size: int = 64) -> list:
@@ -315,17 +310,15 @@ def neutral_samples(n: int, seed: int, image_size: int = 64) -> list:
 
     assert NEUTRAL_CUE not in {r.cue for r in RULES.values()}
     rng = np.random.default_rng([seed, 15485863])
-    lines = _balanced(rng, n, len(CUES[NEUTRAL_CUE]))
+    answers = _balanced(rng, n, len(CUES[NEUTRAL_CUE]))
     out = []
-    for i, line in enumerate(lines):
+    for i, answer in enumerate(answers):
         cues = {c: values[int(rng.integers(len(values)))] for c, values in CUES.items()}
-        cues[NEUTRAL_CUE] = CUES[NEUTRAL_CUE][line]
-        choices = list(NEUTRAL_CHOICES[(2, 3, 4)[i % 3]])
-        answer = line if len(choices) == 4 else line // 2
+        cues[NEUTRAL_CUE] = CUES[NEUTRAL_CUE][answer]
         k = int(rng.integers(1, 4))  # 1-3 images, as the planted tasks have
         out.append(BlinkSample(
-            idx=f"neutral_{i + 1}", sub_task="neutral", question=NEUTRAL_QUESTION, choices=choices,
-            prompt=format_prompt(NEUTRAL_QUESTION, choices), answer=f"({'ABCD'[answer]})",
+            idx=f"neutral_{i + 1}", sub_task="neutral", question=NEUTRAL_QUESTION, choices=list(NEUTRAL_CHOICES),
+            prompt=format_prompt(NEUTRAL_QUESTION, list(NEUTRAL_CHOICES)), answer=f"({'ABCD'[answer]})",
             images=[render_scene(rng, image_size, cues) for _ in range(k)], origin="planted neutral task",
         ))
     return out

@@ -463,4 +463,4 @@ def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
 
 def neutral_tiny_model_dir() -> Path:
     """`vtl://tiny-qwen2.5-vl-neutral`: the tiny model after the neutral warm-up, built once under $VTL_HOME."""
-    return build_once(vtl_home() / f"tiny-qwen2.5-vl-neutral-v2-{NEUTRAL_STEPS}", write_neutral_tiny_model)
+    return build_once(vtl_home() / f"tiny-qwen2.5-vl-neutral-{NEUTRAL_STEPS}", write_neutral_tiny_model)
