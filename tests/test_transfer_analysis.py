@@ -115,7 +115,7 @@ def test_tiny_runs_give_curves_arms_and_the_tiny_note(tmp_path, capsys):
     report = (tmp_path / "out" / "report.md").read_text()
     assert TINY_NOTE in report and "PGF-guided data selection" in report and "Transfer curves" in report
     printed = capsys.readouterr().out
-    assert "CT" in printed and "personas" in printed and "tiny random model" in printed
+    assert "CT" in printed and "personas" in printed and "tiny offline model" in printed
 
 
 def test_missing_cells_and_single_seed_go_as_far_as_the_data_allows(tmp_path):

@@ -10,8 +10,9 @@ import pandas as pd
 from vtl.analysis.personas import PERSONAS
 from vtl.tasks import abbrev, get_task
 
-TINY_NOTE = ("These inputs come from a tiny random-weight model: they show that the pipeline works end to end, "
-             "not findings about its model family.")
+TINY_NOTE = ("These inputs come from a tiny offline model (random weights, or briefly warmed up for the planted "
+             "demo): they show the pipeline and the method at work on synthetic data, not findings about a real "
+             "model family.")
 _PERSONA_TEXT = {
     "donor": "Donor: fine-tuning on it helps other tasks most (highest Δ⁺)",
     "pirate": "Pirate: fine-tuning on it hurts other tasks most (most negative Δ⁻)",
@@ -289,7 +290,7 @@ def terminal_table(results: dict, across: dict, out_dir: Path, *, plots: bool = 
     for label, r in results.items():
         m = r.matrices.mean
         lines.append(f"PGF {label} (rows: fine-tuned source, columns: target; mean over {len(r.matrices.seeds)} "
-                     f"seed(s)){'  [tiny random model: pipeline check only]' if r.tiny else ''}")
+                     f"seed(s)){'  [tiny offline model: synthetic data only]' if r.tiny else ''}")
         lines.append("      " + "".join(f"{abbrev(t):>6}" for t in m.columns))
         for s in m.index:
             lines.append(f"  {abbrev(s):<4}" + "".join(
