@@ -252,3 +252,20 @@ def test_zero_shot_per_seed_is_measured_per_seed_and_logged(tmp_path, synth_dir,
         calls.append(cb.zero_shot_source)
         assert {r["zero_shot_seed"] for r in _records(tmp_path / f"run{len(calls) - 1}")} == {seed}
     assert calls == ["measured", "measured", "cache"]
+
+
+@pytest.mark.parametrize(
+    ("every_n", "eval_epochs", "logged"), [(2, "every", [1, 3]), (1, "last", [4]), (2, "last", [4])]
+)
+def test_eval_frequency_logs_complete_records_for_the_evaluated_epochs(
+    tmp_path, synth_dir, every_n, eval_epochs, logged
+):
+    cb = CrossTaskPGF(cache_dir=str(tmp_path / "cache"), eval_epochs=eval_epochs)
+    trainer = Trainer(default_root_dir=tmp_path / "run", max_epochs=5, accelerator="cpu", devices=1, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                      num_sanity_val_steps=0, callbacks=[cb], check_val_every_n_epoch=every_n)
+    trainer.fit(RuleModule(_rule), datamodule=_data())
+    records = _records(tmp_path / "run")
+    assert [(r["epoch"], r["target"]) for r in records] == [(e, t) for e in logged for t in TARGETS.split(",")]
+    assert all(r["pgf"] == pytest.approx(pgf(r["accuracy"], r["zero_shot_accuracy"])) for r in records)
+    assert (tmp_path / "run" / "fit_complete.json").is_file()

@@ -24,8 +24,10 @@ from vtl.data.sample import BlinkSample
 from vtl.models.chat import ChatCollator, blink_example
 from vtl.models.families import ChatMarkers, family_of
 from vtl.models.harness import PromptPreset
+from vtl.models.lengths import length_order, prompt_lengths
 from vtl.models.numeric import NumberRule, mean_relative_accuracy, parse_number
 from vtl.models.parsing import AnswerRule, parse_answer
+from vtl.models.vision_cache import VisionFeatureCache
 
 
 @dataclass
@@ -65,10 +67,14 @@ def score_multiple_choice(
     progress: bool = False,
     prompt_preset: PromptPreset = "vtl",
     answer_rule: AnswerRule = "blink",
+    order: Literal["given", "length"] = "given",
+    vision_cache: VisionFeatureCache | None = None,
 ) -> list[Prediction]:
     """Score every sample; the model's train/eval mode is restored afterwards and no gradient is recorded.
 
     `prompt_preset` chooses the question text (both modes); `answer_rule` reads generated answers (generate mode).
+    `order="length"` batches the samples longest prompt first (less padding); predictions come back in the given
+    order either way. `vision_cache` (likelihood mode) reuses the vision features of images seen before.
     """
     if mode not in ("likelihood", "generate"):
         raise ValueError(f"mode={mode!r}: use 'likelihood' or 'generate'")
@@ -81,16 +87,25 @@ def score_multiple_choice(
     if mode == "likelihood":
         _check_answer_boundary(processor.tokenizer, collator.markers, {letter for s in samples for letter in s.letters})
     score_batch = _likelihood_batch if mode == "likelihood" else _generate_batch
-    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    positions = list(range(len(samples)))
+    if order == "length" and len(samples) > batch_size:  # within one batch the order changes nothing
+        positions = length_order(prompt_lengths(processor, samples, prompt_preset))
+    batches = [[samples[i] for i in positions[j : j + batch_size]] for j in range(0, len(samples), batch_size)]
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc=f"scoring ({mode})", unit="batch")
-    predictions: list[Prediction] = []
+    cache = vision_cache if mode == "likelihood" else None  # generate() runs its own prefill
+    if cache is not None:
+        cache.check(model)
+    scored: list[Prediction] = []
     with _eval_mode(model), torch.no_grad():
         for batch in batches:
-            predictions.extend(score_batch(model, processor, collator, batch, max_new_tokens=max_new_tokens,
-                                           preset=prompt_preset, rule=answer_rule))
+            scored.extend(score_batch(model, processor, collator, batch, max_new_tokens=max_new_tokens,
+                                      preset=prompt_preset, rule=answer_rule, cache=cache))
+    predictions: list[Prediction | None] = [None] * len(samples)
+    for position, prediction in zip(positions, scored, strict=True):
+        predictions[position] = prediction
     return predictions
 
 
@@ -116,9 +131,12 @@ def _cache_kwarg(model) -> str:
 
 
 def _prompt_inputs(
-    model, collator: ChatCollator, samples: Sequence[BlinkSample], preset: PromptPreset
+    model, collator: ChatCollator, samples: Sequence[BlinkSample], preset: PromptPreset,
+    cache: VisionFeatureCache | None = None,
 ) -> dict[str, torch.Tensor]:
     batch = collator([blink_example(s, preset) for s in samples])
+    if cache is not None:  # pixel_values -> mm_encoder_outputs, the model's own way in for precomputed features
+        batch = cache.encoder_inputs(model, batch)
     device = _device(model)
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -136,9 +154,11 @@ def _check_answer_boundary(tokenizer, markers: ChatMarkers, letters) -> None:
             )
 
 
-def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: int, preset, rule) -> list[Prediction]:
+def _likelihood_batch(
+    model, processor, collator, samples, *, max_new_tokens: int, preset, rule, cache=None
+) -> list[Prediction]:
     tokenizer = processor.tokenizer
-    inputs = _prompt_inputs(model, collator, samples, preset)
+    inputs = _prompt_inputs(model, collator, samples, preset, cache)
     family = family_of(model)
     positions = family.prompt_positions(model, inputs)
     cache_kw = _cache_kwarg(model)
@@ -189,7 +209,9 @@ def _likelihood_batch(model, processor, collator, samples, *, max_new_tokens: in
     return predictions
 
 
-def _generate_batch(model, processor, collator, samples, *, max_new_tokens: int, preset, rule) -> list[Prediction]:
+def _generate_batch(
+    model, processor, collator, samples, *, max_new_tokens: int, preset, rule, cache=None
+) -> list[Prediction]:
     texts, lengths = _generate_texts(model, processor, collator, samples, max_new_tokens=max_new_tokens,
                                      preset=preset)
     return [

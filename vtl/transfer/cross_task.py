@@ -38,6 +38,7 @@ class CrossTaskPGF(Callback):
         cache_dir: str | None = None,
         scoring: Literal["likelihood", "generate"] | None = "likelihood",
         zero_shot_per_seed: bool = False,
+        eval_epochs: Literal["every", "last"] = "every",
     ):
         """
         Args:
@@ -49,6 +50,9 @@ class CrossTaskPGF(Callback):
             scoring: the scoring mode the numbers are measured with; must match the module's (null: the module's).
             zero_shot_per_seed: measure (and cache) the zero-shot baseline once per seed instead of once for all
                 seeds; the transfer log then names the baseline's seed (`zero_shot_seed`).
+            eval_epochs: "every": every validation the trainer runs (every epoch, or every n with
+                --trainer.check_val_every_n_epoch); "last": the final epoch only (needs --trainer.max_epochs). The
+                transfer log holds every evaluated epoch in full either way.
         """
         resolve_ceilings(upper, None, flag="CrossTaskPGF upper")  # values and task names, before any training
         if eps < 0:
@@ -59,6 +63,7 @@ class CrossTaskPGF(Callback):
         self.eps = eps
         self.cache_dir = cache_dir
         self.scoring = scoring
+        self.eval_epochs = eval_epochs
         self.zero_shot: dict[str, float] = {}
         self._metrics: dict[str, MeanMetric] = {}
         self._targets: list[str] = []
@@ -87,6 +92,8 @@ class CrossTaskPGF(Callback):
         self._metrics = {t: MeanMetric(nan_strategy="error").set_dtype(torch.float64) for t in self._targets}
         if trainer.is_global_zero and stage == "fit":
             self._written = _read_written(self.log_path(trainer))
+        if stage == "fit" and self.eval_epochs == "last":
+            _validate_last_epoch_only(trainer)
 
     @staticmethod
     def log_path(trainer: Trainer) -> Path:
@@ -317,6 +324,19 @@ def question_weights(samples) -> dict[str, float] | None:
         return None
     counts = {t: types.count(t) for t in set(types)}
     return {s.idx: 1.0 / counts[t] for s, t in zip(samples, types, strict=True)}
+
+
+def _validate_last_epoch_only(trainer: Trainer) -> None:
+    """Lightning validates after epoch e when (e + 1) % check_val_every_n_epoch == 0: n = max_epochs leaves the last."""
+    if trainer.max_epochs is None or trainer.max_epochs < 1:
+        raise ValueError("CrossTaskPGF eval_epochs='last' needs --trainer.max_epochs (the last epoch must be known)")
+    trainer.check_val_every_n_epoch = trainer.max_epochs
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb._save_on_train_epoch_end is None:
+            rank_zero_warn("CrossTaskPGF eval_epochs='last': a ModelCheckpoint without save_on_train_epoch_end: true "
+                           "saves only when validation runs (the last epoch); set it to keep a checkpoint per epoch")
 
 
 def _seed() -> int | None:

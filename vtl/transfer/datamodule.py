@@ -12,12 +12,14 @@ this module needs no model state. Validation has one dataloader per target task,
 from __future__ import annotations
 
 import json
+import os
 import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
@@ -130,6 +132,8 @@ class TransferDataModule(LightningDataModule):
         videos_root: str | None = None,
         frames: FrameRule | None = None,
         number_rule: NumberRule = "lmms-eval",
+        eval_order: Literal["dataset", "length"] = "length",
+        train_order: Literal["shuffle", "length_grouped"] = "shuffle",
     ):
         """
         Args:
@@ -160,6 +164,9 @@ class TransferDataModule(LightningDataModule):
                 uniformly spaced frames); part of the zero-shot cache key.
             number_rule: how numerical answers are parsed: "lmms-eval" (first number, number words too) or
                 "vsibench" (float of the first token, the original code).
+            eval_order: validation batches in dataset order, or longest prompt first within each target (less
+                padding; the sample lists and their fingerprint stay as they are).
+            train_order: training batches shuffled, or shuffled and grouped by prompt length (less padding).
         """
         super().__init__()
         if eval_source is not None and train_source is None:
@@ -202,6 +209,8 @@ class TransferDataModule(LightningDataModule):
         self.videos_root = videos_root
         self.frames = frames or FrameRule()
         self.number_rule = number_rule
+        self.eval_order = eval_order
+        self.train_order = train_order
         self.train_samples: list[BlinkSample] = []
         self.eval_samples: dict[str, list[BlinkSample]] = {}
 
@@ -296,6 +305,18 @@ class TransferDataModule(LightningDataModule):
         return {"eval_rows": eval_fingerprint(self.eval_samples), **(video if self.video_targets else {})}
 
     def train_dataloader(self) -> DataLoader:
+        if self.train_order == "length_grouped":
+            from vtl.transfer.samplers import LengthGroupedSampler
+
+            if self.trainer is not None and self.trainer.world_size > 1:
+                warnings.warn("--data.train_order=length_grouped groups one process's batches; under DDP Lightning's "
+                              "sampler wrapper reshuffles them", stacklevel=2)
+            seed = int(os.environ.get("PL_GLOBAL_SEED") or 0)
+            sampler = LengthGroupedSampler(self._prompt_lengths(self.train_samples), self.batch_size, seed=seed)
+            return DataLoader(
+                self.train_samples, batch_size=self.batch_size, sampler=sampler, collate_fn=list,
+                num_workers=self.num_workers, drop_last=False, generator=torch.Generator().manual_seed(seed),
+            )
         return DataLoader(
             self.train_samples,
             batch_size=self.batch_size,
@@ -311,10 +332,28 @@ class TransferDataModule(LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         return self.val_dataloader()
 
+    def _prompt_lengths(self, rows: list[BlinkSample]) -> list[int]:
+        """Prompt tokens per row, from the LightningModule's processor when it has one (`prompt_lengths`)."""
+        from vtl.models.lengths import area_lengths
+
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        if module is not None and getattr(module, "processor", None) is not None and hasattr(module, "prompt_lengths"):
+            return module.prompt_lengths(rows)
+        return area_lengths(rows)
+
     def _eval_loader(self, rows: list[BlinkSample]) -> DataLoader:
         sampler = None
         trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:
+        distributed = trainer is not None and trainer.world_size > 1
+        if self.eval_order == "length":
+            from vtl.transfer.samplers import LengthSortedSampler, ShardedLengthSortedSampler
+
+            lengths = self._prompt_lengths(rows)
+            sampler = (
+                ShardedLengthSortedSampler(lengths, num_replicas=trainer.world_size, rank=trainer.global_rank)
+                if distributed else LengthSortedSampler(lengths)
+            )
+        elif distributed:
             # Each question counted exactly once across ranks (the default sampler pads with repeats).
             from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 

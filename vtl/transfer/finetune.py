@@ -9,6 +9,7 @@ A thin Lightning layer over plain pieces: `build_trainable_vlm` (vtl.models.trai
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +59,10 @@ class TransferFineTuner(LightningModule):
         attn_implementation: str | None = None,
         prompt_preset: PromptPreset = "vtl",
         answer_rule: AnswerRule | None = None,
+        vision_cache_gib: float | None = 4.0,
+        merge_for_eval: bool = True,
+        eval_order: Literal["given", "length"] = "length",
+        liger: bool = False,
     ):
         """
         Args:
@@ -81,6 +86,15 @@ class TransferFineTuner(LightningModule):
                 vlmevalkit (their BLINK / multiple-choice prompts).
             answer_rule: how the "generate" mode reads an answer: blink, lmms-eval or vlmevalkit; null: the
                 preset's (vtl -> blink).
+            vision_cache_gib: keep evaluation images' vision features in CPU RAM, up to this many GiB, and reuse them
+                in the zero-shot pass and every epoch (exact; skipped when the vision tower trains or has an
+                adapter); null turns it off.
+            merge_for_eval: score with the LoRA adapter merged into the base where that is exact (full-precision,
+                unquantized base); the base weights are restored bit for bit after.
+            eval_order: batch the questions of `score` (the zero-shot pass) longest prompt first ("length") or as
+                given; predictions come back in the given order either way.
+            liger: Liger kernels for Qwen2.5-VL training (RMSNorm, SwiGLU, mRoPE, fused linear cross-entropy); needs
+                CUDA and the liger-kernel package (pip install vtl[gpu]).
         """
         super().__init__()
         if not model.startswith("vtl://"):
@@ -103,9 +117,19 @@ class TransferFineTuner(LightningModule):
         self.quantization = quantization
         self.lora = lora
         self.scoring = scoring
+        if liger:
+            from vtl.models.liger import check_liger
+
+            check_liger()
+        if vision_cache_gib is not None and vision_cache_gib < 0:
+            raise ValueError(f"--model.vision_cache_gib must be >= 0 or null, got {vision_cache_gib}")
         self.model = None
         self.processor = None
         self._collator = None
+        self.vision_cache = None
+        self._merged = contextlib.ExitStack()
+        self._epoch_merged = False
+        self._exported_at: int | None = None  # the global step of the last adapter export
         # Checkpoints hold only the trainable tensors (the adapter for LoRA); the frozen base reloads from `model`.
         self.strict_loading = False
 
@@ -127,6 +151,24 @@ class TransferFineTuner(LightningModule):
         self.model = model
         self.processor = processor
         self._collator = ChatCollator(processor, train=True, padding_side="right")
+        if hp.liger:
+            from vtl.models.liger import apply_liger
+
+            apply_liger(self.model, self._target_device())
+        self.vision_cache = self._make_vision_cache()
+
+    def _make_vision_cache(self):
+        from vtl.models.vision_cache import VisionCacheRefused, VisionFeatureCache
+
+        gib = self.hparams.vision_cache_gib
+        if gib is None or self.scoring != "likelihood":
+            return None
+        try:
+            key = json.dumps(self.cache_identity(), sort_keys=True, default=str)
+            return VisionFeatureCache.for_model(self.model, key, int(gib * 2**30))
+        except VisionCacheRefused as err:
+            rank_zero_info(f"vtl: {err}; evaluation recomputes vision features")
+            return None
 
     def _target_device(self) -> torch.device:
         trainer = self._trainer
@@ -160,24 +202,35 @@ class TransferFineTuner(LightningModule):
     def score(self, samples: list, *, progress: bool = False) -> list:
         """Score samples (eval mode, no grad): multiple choice with the module's scoring mode; numerical video
         questions by generation, number parsing and MRA."""
+        from vtl.models.merged_eval import merged_adapter
         from vtl.models.scoring import score_multiple_choice, score_numerical
 
+        hp = self.hparams
         was_training = self.model.training
         self.model.eval()
+        # Validation merges once for its whole epoch; a call outside it merges for itself.
+        merge = merged_adapter(self.model) if hp.merge_for_eval and not self._epoch_merged else contextlib.nullcontext()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), merge:
                 if samples and getattr(samples[0], "numerical", False):  # VSI-Bench counting, distances, sizes
                     return score_numerical(
-                        self.model, self.processor, samples, batch_size=self.hparams.eval_batch_size,
+                        self.model, self.processor, samples, batch_size=hp.eval_batch_size,
                         number_rule=samples[0].number_rule, progress=progress,
                     )
                 return score_multiple_choice(
                     self.model, self.processor, samples, mode=self.scoring,
-                    batch_size=self.hparams.eval_batch_size, max_new_tokens=self.max_new_tokens,
+                    batch_size=hp.eval_batch_size, max_new_tokens=self.max_new_tokens,
                     progress=progress, prompt_preset=self.prompt_preset, answer_rule=self.answer_rule,
+                    order=hp.eval_order, vision_cache=self.vision_cache,
                 )
         finally:
             self.model.train(was_training)
+
+    def prompt_lengths(self, samples: list) -> list[int]:
+        """Prompt tokens per sample, for the data module's length-sorted evaluation batches."""
+        from vtl.models.lengths import prompt_lengths
+
+        return prompt_lengths(self.processor, samples, self.prompt_preset)
 
     # ---- steps -------------------------------------------------------------------------------------------------
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -200,7 +253,24 @@ class TransferFineTuner(LightningModule):
 
     def _answer_loss(self, batch: dict) -> torch.Tensor:
         """Cross-entropy on the answer tokens only (labels are -100 elsewhere), computed in fp32."""
+        if self.hparams.liger:  # fused LM head + cross-entropy: the logits are never materialised
+            from vtl.models.liger import liger_loss
+
+            return liger_loss(self.model, batch)
         return assistant_loss(self.model, batch)
+
+    def on_validation_epoch_start(self) -> None:
+        # One merge for the whole validation epoch (scoring a batch inside it finds the adapter merged already).
+        self._merged = contextlib.ExitStack()
+        if self.hparams.merge_for_eval and self.model is not None:
+            from vtl.models.merged_eval import merged_adapter
+
+            self._epoch_merged = self._merged.enter_context(merged_adapter(self.model))
+
+    def on_validation_epoch_end(self) -> None:
+        # Before checkpoints are written (ModelCheckpoint saves in on_validation_end): the base is itself again.
+        self._merged.close()
+        self._epoch_merged = False
 
     def validation_step(self, batch: list, batch_idx: int, dataloader_idx: int = 0) -> list:
         return self.score(batch)
@@ -220,8 +290,10 @@ class TransferFineTuner(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.has_adapter:
             checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
-            if self.trainer.is_global_zero:
+            # One export per save point: `last.ckpt` and the epoch checkpoint of the same step share it.
+            if self.trainer.is_global_zero and self._exported_at != self.trainer.global_step:
                 self.save_adapter(Path(self.trainer.default_root_dir) / "adapter")
+                self._exported_at = self.trainer.global_step
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self.model is not None:
