@@ -73,16 +73,15 @@ def test_malformed_infer_yaml_names_file_and_line(tmp_path):
 
     bad = tmp_path / "infer.yaml"
     bad.write_text("tuples: pairs.jsonl\ngenerator: {backend: classical\nk: 2\n")
-    with pytest.raises(VtlError, match=r"infer\.yaml: not valid YAML at line \d+, column \d+: .*fix that line"):
+    with pytest.raises(VtlError, match=r"infer\.yaml: .*line 2, column 12"):
         InferConfig.from_yaml(bad)
 
 
 FAILING_GENERATOR = '''
-from vtl.vicl.generators import Failure
+from vtl.vicl.generators import Failure, Generator
 
-class Refuses:
+class Refuses(Generator):
     name = "refuses"
-    concurrent = False
 
     def generate(self, instruction_text, images, k):
         return [Failure("refused", "no") for _ in range(k)]
@@ -97,7 +96,7 @@ def test_infer_exits_non_zero_when_nothing_succeeded(tmp_path, monkeypatch, caps
     monkeypatch.syspath_prepend(str(tmp_path))
     config = tmp_path / "infer.yaml"
     config.write_text(yaml.safe_dump({"tuples": str(tuples), "arms": ["baseline"], "out": str(tmp_path / "run"),
-                                      "k": 2, "generator": {"backend": "failgen:Refuses"}}))
+                                      "k": 2, "generator": {"class_path": "failgen.Refuses"}}))
     assert main(["vicl", "infer", "--config", str(config), "--no-progress"]) == 1
     assert "none of the 1 queries produced a usable candidate" in capsys.readouterr().err
     assert not (tmp_path / "run" / ".vtl.lock").exists()  # the run dir's lock is released
