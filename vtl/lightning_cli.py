@@ -79,7 +79,6 @@ class VtlCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
-        _check_accelerator(config)
         # Under `wandb agent` each run gets its own dir; the sweep passes only grid parameters, not a run dir.
         root = agent_run_dir() or str(trainer.default_root_dir or os.getcwd())
         trainer.default_root_dir = root
@@ -108,6 +107,7 @@ class VtlCLI(LightningCLI):
             return super()._run_subcommand(subcommand)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        _check_accelerator(self.config[self.subcommand] if self.subcommand else self.config)
         trainer = super().instantiate_trainer(**kwargs)
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
