@@ -254,13 +254,14 @@ class TransferDataModule(LightningDataModule):
 
         image_targets = [t for t in self.target_names if t not in self.video_targets]
         evaluation = load_tasks(self.eval_source, image_targets, self.split, skip_bad=self.skip_bad,
-                                flag="--data.eval_source") if image_targets else {}
+                                flag="--data.eval_source", allow_outside_paths=self.allow_outside_paths
+                                ) if image_targets else {}
         evaluation.update(self._video_rows())
         for task in self.target_names:
             rows = evaluation[task]
             self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
         return load_tasks(self.train_source, self.train_tasks, self.train_split, skip_bad=self.skip_bad,
-                          flag="--data.train_source")
+                          flag="--data.train_source", allow_outside_paths=self.allow_outside_paths)
 
     def _carve_out(self) -> dict[str, list[BlinkSample]]:
         """Train and eval rows of each task from one source, by a seeded split disjoint by idx."""
