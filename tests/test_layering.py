@@ -10,7 +10,7 @@ from pathlib import Path
 import vtl
 
 PACKAGE = Path(vtl.__file__).resolve().parent
-LEAVES = {"tasks", "errors", "home", "records", "shipped", "components"}
+LEAVES = {"tasks", "errors", "home", "records", "shipped", "components", "faults", "locks"}
 ENTRY_POINTS = {"cli", "lightning_cli"}
 # unit -> units it may import (besides itself and the leaves)
 ALLOWED = {

@@ -20,15 +20,19 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
-from vtl.errors import EXIT_USER_ERROR, UsageError, explain_parse_error, one_line, user_cause
+from vtl.errors import EXIT_USER_ERROR, UsageError, VtlError, explain_parse_error, one_line, user_cause
 from vtl.home import shipped_config_paths
+from vtl.locks import RunDirLock
 from vtl.transfer.wandb_logging import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
 # Anchored at the end of a key so settings such as `max_new_tokens` are kept.
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|token|secret|password|credentials?)$", re.IGNORECASE)
 # Loggers whose files go under save_dir/name/version: with name and version empty their log dir is the run dir.
-_FLAT_LOGGERS = ("CSVLogger", "TensorBoardLogger")
+_FLAT_LOGGERS = ("CSVLogger", "TensorBoardLogger", "ResumableCSVLogger")
+# Lightning's CSVLogger deletes metrics.csv when it starts; this subclass (same arguments) keeps it across resumes.
+_CSV_LOGGERS = ("lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+RESUMABLE_CSV_LOGGER = "vtl.transfer.csv_logging.ResumableCSVLogger"
 
 
 class RunDirConfig(SaveConfigCallback):
@@ -85,6 +89,8 @@ class VtlCLI(LightningCLI):
             args = getattr(logger, "init_args", None)
             if args is None:
                 continue
+            if logger.class_path in _CSV_LOGGERS:
+                logger.class_path = RESUMABLE_CSV_LOGGER
             if "save_dir" in args:
                 args.save_dir = root
             if logger.class_path.rsplit(".", 1)[-1] in _FLAT_LOGGERS:
@@ -93,12 +99,46 @@ class VtlCLI(LightningCLI):
                 if args.get("version") is None:
                     args.version = ""
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """A fit holds its run dir's lock (`.vtl.lock`) while it runs; DDP ranks other than 0 leave it to rank 0."""
+        if subcommand != "fit" or not _is_launching_rank():
+            return super()._run_subcommand(subcommand)
+        with RunDirLock(self.trainer.default_root_dir, "vtl fit"):
+            return super()._run_subcommand(subcommand)
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        _check_accelerator(self.config[self.subcommand] if self.subcommand else self.config)
         trainer = super().instantiate_trainer(**kwargs)
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         return trainer
+
+
+def _check_accelerator(config) -> None:
+    """A GPU config (e.g. the 7B QLoRA one) on a machine without CUDA: one line, not Lightning's traceback."""
+    accelerator = str(config.trainer.get("accelerator") or "auto")
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    files = [str(f) for f in (config.get("config") or [])]
+    where = f"{files[-1]}: " if files else ""
+    raise AcceleratorError(
+        f"{where}trainer.accelerator={accelerator} but this machine has no CUDA GPU; run it on a GPU machine, set "
+        "--trainer.accelerator=cpu (very slow for a large model), or try configs/transfer/tiny.yaml on CPU"
+    )
+
+
+class AcceleratorError(VtlError):
+    """The config asks for hardware this machine lacks."""
+
+
+def _is_launching_rank() -> bool:
+    """False in the processes a launcher (Lightning's DDP, torchrun) started for ranks other than 0."""
+    return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
 def build_cli(argv: list[str], run: bool = True) -> VtlCLI:

@@ -43,14 +43,17 @@ class RawRow:
     position: str  # "row 3" / "line 7", for rows without an idx
     base_dir: Path | None
 
-    def to_sample(self, split: str) -> BlinkSample:
-        return to_sample(self.row, self.task, self.origin, self.position, split, self.base_dir)
+    def to_sample(self, split: str, allow_outside: bool = False) -> BlinkSample:
+        return to_sample(self.row, self.task, self.origin, self.position, split, self.base_dir, allow_outside)
 
 
-def load_source(source: str, tasks=None, split: str = "val", skip_bad: bool = False) -> dict[str, list[BlinkSample]]:
+def load_source(
+    source: str, tasks=None, split: str = "val", skip_bad: bool = False, allow_outside_paths: bool = False,
+) -> dict[str, list[BlinkSample]]:
     """{canonical task: samples} in task order (as given, or BLINK's order), rows in stored order.
 
     Raises DataError on the first bad row; with `skip_bad=True` bad rows are dropped and logged (logger "vtl.data").
+    Image paths leading outside the data file's directory are bad rows unless `allow_outside_paths`.
     """
     groups, errors = read_rows(source, tasks, split)
     if errors and not skip_bad:
@@ -62,7 +65,7 @@ def load_source(source: str, tasks=None, split: str = "val", skip_bad: bool = Fa
         seen: set[str] = set()
         for raw in rows:
             try:
-                sample = raw.to_sample(split)
+                sample = raw.to_sample(split, allow_outside_paths)
                 check_unique(sample, seen)
             except DataError as err:
                 if not skip_bad:
@@ -125,6 +128,7 @@ def _task_files(root: Path, task: str, split: str) -> list[Path]:
 
 def _read_parquet_dir(root: Path, tasks: list[str], split: str, missing: list[str] | None = None
                       ) -> dict[str, list[RawRow]]:
+    _check_task_folders(root)
     groups: dict[str, list[RawRow]] = {}
     absent = [name for name in tasks if not _task_files(root, name, split)]
     if missing is not None and len(absent) < len(tasks):
@@ -144,6 +148,22 @@ def _read_parquet_dir(root: Path, tasks: list[str], split: str, missing: list[st
             for i, row in enumerate(_parquet_rows(file))
         ]
     return groups
+
+
+def _check_task_folders(root: Path) -> None:
+    """A folder of parquet files whose name is no task is a mistake (a typo, a task of another benchmark): say so
+    rather than leave its rows out in silence."""
+    import difflib
+
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.name in REGISTRY or not any(folder.rglob("*.parquet")):
+            continue
+        close = difflib.get_close_matches(folder.name, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(
+            str(folder), None, None, "folder holds parquet files but is not a BLINK task",
+            f"{hint}rename it to a task name (e.g. {next(iter(REGISTRY))}) or move it out of {root}",
+        )
 
 
 def _parquet_rows(file: Path) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ _LISTED = 5  # overlapping rows named in the error before "... and N more"
 
 
 def load_tasks(
-    source: str | Mapping[str, str], tasks: list[str], split: str, *, skip_bad: bool = False, flag: str
+    source: str | Mapping[str, str], tasks: list[str], split: str, *, skip_bad: bool = False, flag: str,
+    allow_outside_paths: bool = False,
 ) -> dict[str, list[BlinkSample]]:
     """{task: rows} for `tasks`, from one source for all, or from a {task: source} mapping (`flag` names the option).
 
@@ -47,7 +48,8 @@ def load_tasks(
         by_source.setdefault(per_task[task], []).append(task)
     out: dict[str, list[BlinkSample]] = {}
     for src, names in by_source.items():
-        loaded = load_source(resolve_source(src), tasks=names, split=split, skip_bad=skip_bad)
+        loaded = load_source(resolve_source(src), tasks=names, split=split, skip_bad=skip_bad,
+                             allow_outside_paths=allow_outside_paths)
         for name in names:
             rows = loaded.get(name) or []
             if not rows:

@@ -49,15 +49,17 @@ def row_label(row: dict[str, Any], position: str) -> str:
 
 
 def to_sample(
-    row: dict[str, Any], task: Task, origin: str, position: str, split: str, base_dir: Path | None
+    row: dict[str, Any], task: Task, origin: str, position: str, split: str, base_dir: Path | None,
+    allow_outside: bool = False,
 ) -> BlinkSample:
     """Validate one raw row of `task` and build its sample; raises DataError on the first problem found.
 
     Images may be PIL images (hub rows), `{"bytes", "path"}` structs (parquet) or path strings (JSONL); relative
-    paths resolve against `base_dir`, the directory of the file the row came from.
+    paths resolve against `base_dir`, the directory of the file the row came from. A path that leads outside
+    `base_dir` (`../x.png`, `/etc/...`) is refused unless `allow_outside` (the user's explicit choice).
     """
     problems: list[DataError] = []
-    sample = _build_sample(row, task, origin, position, split, base_dir, problems)
+    sample = _build_sample(row, task, origin, position, split, base_dir, problems, allow_outside)
     if problems:
         raise problems[0]
     return sample
@@ -72,7 +74,8 @@ def row_problems(
     return (None if problems else sample), problems
 
 
-def _build_sample(row, task, origin, position, split, base_dir, problems: list[DataError]) -> BlinkSample | None:
+def _build_sample(row, task, origin, position, split, base_dir, problems: list[DataError],
+                  allow_outside: bool = False) -> BlinkSample | None:
     label = row_label(row, position)
 
     def fail(fld: str, problem: str, fix: str) -> DataError:
@@ -117,7 +120,7 @@ def _build_sample(row, task, origin, position, split, base_dir, problems: list[D
         ))
     for fld, value in raw_images:
         try:
-            opened.append(_open_image(value, fld, base_dir, fail))
+            opened.append(_open_image(value, fld, base_dir, fail, allow_outside))
         except DataError as err:
             problems.append(err)
     if problems:
@@ -167,7 +170,8 @@ def _raw_images(row: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(f, row[f]) for f in IMAGE_FIELDS if not _is_empty(row.get(f))]
 
 
-def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> tuple[Image.Image, str]:
+def _open_image(value: Any, fld: str, base_dir: Path | None, fail,
+                allow_outside: bool = False) -> tuple[Image.Image, str]:
     """Decode once to prove the image is readable, then return a lazy image over the in-memory bytes, and the
     sha256 of those bytes (of the decoded pixels for an already decoded PIL image).
 
@@ -191,6 +195,10 @@ def _open_image(value: Any, fld: str, base_dir: Path | None, fail) -> tuple[Imag
         file = Path(path)
         if not file.is_absolute() and base_dir is not None:
             file = base_dir / file
+        if base_dir is not None and not allow_outside and not file.resolve().is_relative_to(base_dir.resolve()):
+            raise fail(fld, f"image path {path!r} leads outside the data directory {base_dir}",
+                       "put the image under that directory, or allow such paths explicitly with "
+                       "--data.allow_outside_paths=true (load_source(..., allow_outside_paths=True))")
         if not file.is_file():
             raise fail(fld, f"missing image: {file} does not exist", "fix the path (relative to the data file)")
         data = file.read_bytes()

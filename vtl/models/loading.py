@@ -95,6 +95,7 @@ def resolve_model_source(name_or_path: str) -> str:
                 f"model path {str(path)!r} is not a checkpoint directory (no config.json); point --model.model at a "
                 f"directory written by save_pretrained or `vtl model tiny --out DIR`"
             )
+        _check_config_json(path / "config.json")
         return str(path)
     if _looks_like_path(name):
         raise ModelLoadError(
@@ -102,6 +103,19 @@ def resolve_model_source(name_or_path: str) -> str:
             f"`vtl model tiny --out {name}`, or use {TINY_MODEL!r}"
         )
     return name  # a hub id: fetched only because the user named it
+
+
+def _check_config_json(file: Path) -> None:
+    """A checkpoint's config.json must be a JSON object naming its model_type, or transformers fails deep inside."""
+    import json
+
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{file}: not valid JSON ({err}); restore it from the original checkpoint") from None
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ModelLoadError(f"{file}: no 'model_type' field (e.g. \"qwen2_5_vl\"); restore it from the original "
+                             "checkpoint")
 
 
 def _dtype(dtype: str | torch.dtype | None):

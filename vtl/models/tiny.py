@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from vtl.home import build_once, vtl_home
+from vtl.models.training import rng_neutral
 
 # Qwen2.5-VL's special tokens, in Qwen's order; the tiny vocabulary puts them first.
 SPECIAL_TOKENS = (
@@ -394,8 +395,9 @@ def write_tiny_model(out_dir, seed: int = 0, family: str = "qwen2.5-vl") -> Path
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(extra_tokens)
     vocab_size = -(-len(tokenizer) // 64) * 64  # padded like real checkpoints; unused rows are never produced
-    torch.manual_seed(seed)
-    model, processor = build(tokenizer, vocab_size)
+    # Its own seeded RNG: building the model inside a fit (a fresh $VTL_HOME) leaves the fit's global RNG untouched.
+    with rng_neutral(seed):
+        model, processor = build(tokenizer, vocab_size)
     model.eval()
     end, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     model.generation_config = GenerationConfig(bos_token_id=pad, eos_token_id=[end, pad], pad_token_id=pad,
@@ -428,7 +430,8 @@ def write_neutral_tiny_model(out_dir, steps: int = NEUTRAL_STEPS, seed: int = 0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a toy model: more threads only spin (and fight over a shared machine's cores)
     try:
-        return _neutral_warm_up(Path(out_dir), steps, seed)
+        with rng_neutral(seed):  # built inside a fit (a fresh $VTL_HOME): the fit's global RNG stays untouched
+            return _neutral_warm_up(Path(out_dir), steps, seed)
     finally:
         torch.set_num_threads(threads)
 

@@ -13,6 +13,7 @@ from torch import nn
 from vtl.models.families import Family, family_of
 from vtl.models.loading import ModelLoadError, QuantizationOptions, load_model
 from vtl.models.lora import LoraOptions, apply_lora, disable_kv_cache, prepare_quantized_model
+from vtl.models.training import rng_neutral
 
 
 def check_trainable_options(quantization: QuantizationOptions | None, lora: LoraOptions | None) -> None:
@@ -77,19 +78,22 @@ def build_trainable_vlm(
     check_trainable_options(quantization, lora)
     device = torch.device(device)
     on_gpu = device.type == "cuda"
-    model, processor = load_model(
-        name_or_path, quantization=quantization, dtype=training_dtype(device, lora), min_pixels=min_pixels,
-        max_pixels=max_pixels, device_map={"": str(device)} if on_gpu else None,
-        attn_implementation=attn_implementation,
-    )
-    if lora is not None:
-        prepare_quantized_model(model, gradient_checkpointing)  # freezes the base, cache off, checkpointing
-        model = apply_lora(model, lora)
-    else:
-        unfreeze_for_full_finetuning(model, train_vision=train_vision, train_merger=train_merger)
-        if gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        disable_kv_cache(model)
+    # Loading and LoRA's initialisation draw from an RNG of their own, seeded from the run's seed: the global RNG
+    # stream training draws from (dropout) is then the same whatever building consumes (bit-exact resume).
+    with rng_neutral(torch.initial_seed()):
+        model, processor = load_model(
+            name_or_path, quantization=quantization, dtype=training_dtype(device, lora), min_pixels=min_pixels,
+            max_pixels=max_pixels, device_map={"": str(device)} if on_gpu else None,
+            attn_implementation=attn_implementation,
+        )
+        if lora is not None:
+            prepare_quantized_model(model, gradient_checkpointing)  # freezes the base, cache off, checkpointing
+            model = apply_lora(model, lora)
+        else:
+            unfreeze_for_full_finetuning(model, train_vision=train_vision, train_merger=train_merger)
+            if gradient_checkpointing:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            disable_kv_cache(model)
     model.train()
     return model, processor
 

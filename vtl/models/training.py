@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import random
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vtl.errors import VtlError
+from vtl.faults import fault_point
 
 
 class NonFiniteLossError(VtlError, FloatingPointError):
@@ -89,12 +95,74 @@ def check_trainable_present(state_dict: dict, model: torch.nn.Module, prefix: st
         )
 
 
+def collect_rng_states() -> dict[str, Any]:
+    """Every global RNG a fit draws from (python, numpy, torch CPU, each CUDA device), for a checkpoint; only
+    tensors, ints, floats and strings, so `torch.load(weights_only=True)` reads it back."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["torch.cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Put back the global RNG states `collect_rng_states` took (CUDA only where the checkpoint has them)."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "torch.cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["torch.cuda"])
+
+
+@contextlib.contextmanager
+def rng_neutral(seed: int | None = None) -> Iterator[None]:
+    """Run a block (e.g. building a model) without moving the global RNGs: their states are restored afterwards.
+    With `seed`, torch draws inside the block from that seed, so the block itself is reproducible."""
+    states = collect_rng_states()
+    try:
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+    finally:
+        restore_rng_states(states)
+
+
+def recover_export(directory: str | Path) -> list[Path]:
+    """Clean up after an export `save_pretrained_atomic` did not finish (a kill): `NAME.tmp-PID` (half written) is
+    deleted; `NAME.old-PID` (the previous export, moved aside) is put back when `NAME` is missing, else deleted.
+    Call it only while holding the run dir (its lock): a live export of another process would look the same.
+    Returns the paths removed or renamed."""
+    directory = Path(directory)
+    parent = directory.parent
+    if not parent.is_dir():
+        return []
+    touched: list[Path] = []
+    pattern = re.compile(rf"{re.escape(directory.name)}\.(tmp|old)-\d+")
+    leftovers = sorted((p for p in parent.iterdir() if pattern.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
+    for path in leftovers:
+        if path.name.startswith(f"{directory.name}.old-") and not directory.exists():
+            path.rename(directory)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        touched.append(path)
+    return touched
+
+
 def save_pretrained_atomic(model, processor, directory: str | Path, extra: dict[str, str] | None = None,
                            state_dict: dict | None = None) -> Path:
     """`save_pretrained` of model (a peft model writes its adapter) and processor, plus `extra` files, replacing
     `directory` only once everything is written, so a crash never leaves a half-written export. `state_dict`
     replaces the model's own (the gathered weights of a sharded model)."""
     directory = Path(directory)
+    recover_export(directory)
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp), safe_serialization=True,
@@ -106,6 +174,7 @@ def save_pretrained_atomic(model, processor, directory: str | Path, extra: dict[
     old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
     if directory.exists():
         directory.rename(old)
+    fault_point("adapter_export")
     tmp.rename(directory)
     shutil.rmtree(old, ignore_errors=True)
     return directory

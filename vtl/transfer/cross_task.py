@@ -23,9 +23,19 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics.aggregation import MeanMetric
 
 from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, check_ceilings, pgf, resolve_ceilings
-from vtl.records import JsonlAppender, RecordError, numbered_records, repair_tail, write_json_atomic
+from vtl.faults import fault_point
+from vtl.records import (
+    JsonlAppender,
+    RecordError,
+    numbered_records,
+    read_jsonl,
+    repair_tail,
+    rewrite_jsonl,
+    write_fit_complete,
+    write_json_atomic,
+)
 from vtl.tasks import get_task
-from vtl.transfer.run_complete import mark_fit_complete, unmark_fit_complete
+from vtl.transfer.run_complete import unmark_fit_complete
 
 TRANSFER_LOG = "transfer.jsonl"
 
@@ -71,6 +81,7 @@ class CrossTaskPGF(Callback):
         self.zero_shot_source: str | None = None  # "measured", "cache" or "checkpoint": how the baseline was obtained
         self._key: dict[str, Any] | None = None  # the cache key of `zero_shot` (JSON types), kept in checkpoints
         self._restored_key: dict[str, Any] | None = None  # the key a checkpoint brought, until checked against ours
+        self._resume_epoch: int | None = None  # the epoch of a restored checkpoint, until later rows are dropped
 
     # ---- setup ---------------------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -100,6 +111,7 @@ class CrossTaskPGF(Callback):
         return Path(trainer.default_root_dir) / TRANSFER_LOG
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._drop_discarded(trainer)
         self._ensure_zero_shot(trainer, pl_module)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -108,6 +120,7 @@ class CrossTaskPGF(Callback):
         otherwise be skipped as already written). Runs after checkpoint restore, so `trainer.ckpt_path` is final."""
         if not trainer.is_global_zero:
             return
+        self._drop_discarded(trainer)  # some strategies restore the checkpoint only after on_fit_start
         root = Path(trainer.default_root_dir)
         unmark_fit_complete(trainer)
         path = self.log_path(trainer)
@@ -188,6 +201,7 @@ class CrossTaskPGF(Callback):
                     weights = self._weights_of(target, preds)
                     counts[i, 0] = sum(w * p.score for w, p in zip(weights, preds, strict=True))
                     counts[i, 1] = sum(weights)
+                fault_point("zero_shot")
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         self.zero_shot = {t: float(counts[i, 0] / counts[i, 1]) for i, t in enumerate(self._targets)}
         self.zero_shot_source = "measured"
@@ -222,6 +236,7 @@ class CrossTaskPGF(Callback):
         scores = torch.tensor([p.score for p in outputs], dtype=torch.float64, device=pl_module.device)
         weights = torch.tensor(self._weights_of(target, outputs), dtype=torch.float64, device=pl_module.device)
         self._metrics[target].update(scores, weights)
+        fault_point("val_batch")
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.on_validation_epoch_start(trainer, pl_module)
@@ -239,26 +254,13 @@ class CrossTaskPGF(Callback):
 
     def _epoch_end(self, trainer: Trainer, pl_module: LightningModule, *, prefix: str, write: bool) -> None:
         accuracy = {t: float(m.compute()) for t, m in self._metrics.items()}  # compute() syncs across ranks
-        values: dict[str, float] = {}
         records = []
-        positive, negative, undefined = [], 0, []
         for target in self._targets:
             acc, base = accuracy[target], self.zero_shot[target]
             mu = pgf(acc, base, self._ceilings[target], self.eps)
-            values[f"{prefix}/{target}/acc"] = acc
-            if mu is None:
-                undefined.append(target)
-            else:
-                values[f"transfer/{target}/pgf"] = mu
-                if mu > 0:
-                    positive.append(mu)
-                elif mu < 0:
-                    negative += 1
             records.append(self._record(trainer, pl_module, target, acc, base, mu))
-        values["transfer/mean_positive_pgf"] = sum(positive) / len(positive) if positive else 0.0
-        values["transfer/n_positive"] = float(len(positive))
-        values["transfer/n_negative"] = float(negative)
-        values["transfer/n_undefined"] = float(len(undefined))
+        values = epoch_values(records, prefix)
+        undefined = [r["target"] for r in records if r["pgf"] is None]
         if undefined:
             rank_zero_warn(f"PGF undefined (zero-shot accuracy at the ceiling) for: {', '.join(undefined)}")
         for name, value in values.items():
@@ -303,10 +305,42 @@ class CrossTaskPGF(Callback):
         with JsonlAppender(self.log_path(trainer)) as sink:
             sink.extend(fresh)  # one write per epoch: a crash leaves whole epochs or a torn last line
         self._written.update((r["epoch"], r["target"]) for r in fresh)
+        fault_point("rows_appended")
 
     # ---- end of fit, state ---------------------------------------------------------------------------------------
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        mark_fit_complete(trainer, ("val/", "transfer/"))
+        if not trainer.is_global_zero or trainer.interrupted:
+            return
+        self._drop_discarded(trainer)  # a rerun of a finished fit restores its checkpoint and trains nothing
+        fault_point("fit_end")
+        # From the records on disk, not from this process's memory: a resumed run that trained nothing (the
+        # checkpoint was the last epoch's) writes the same summary as the run that measured those numbers.
+        log = self.log_path(trainer)
+        rows = read_jsonl(log) if log.is_file() else []
+        last = [r for r in rows if r["epoch"] == max(r["epoch"] for r in rows)] if rows else []
+        summary = {
+            "epochs": last[0]["epoch"] + 1 if last else trainer.current_epoch,
+            "global_step": last[0]["step"] if last else trainer.global_step,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "metrics": epoch_values(last, "val"),
+        }
+        write_fit_complete(trainer.default_root_dir, summary)
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._resume_epoch = int(checkpoint.get("epoch", -1))
+
+    def _drop_discarded(self, trainer: Trainer) -> None:
+        """After a checkpoint of epoch k is restored, rows of epochs after k belong to an attempt that never reached
+        its checkpoint (the resumed fit trains those epochs again): drop them, atomically, before anything is
+        appended."""
+        if self._resume_epoch is None or not trainer.is_global_zero:
+            return
+        epoch, self._resume_epoch = self._resume_epoch, None
+        path = self.log_path(trainer)
+        dropped = rewrite_jsonl(path, lambda r: int(r.get("epoch", -1)) <= epoch)
+        if dropped:
+            rank_zero_info(f"vtl: dropped {dropped} rows of epochs after the checkpoint's epoch {epoch} from {path}")
+        self._written = {(e, t) for e, t in self._written if e <= epoch}
 
     def state_dict(self) -> dict[str, Any]:
         return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps, "key": self._key}
@@ -324,6 +358,26 @@ def question_weights(samples) -> dict[str, float] | None:
         return None
     counts = {t: types.count(t) for t in set(types)}
     return {s.idx: 1.0 / counts[t] for s, t in zip(samples, types, strict=True)}
+def epoch_values(records: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+    """What one epoch's records log: accuracy and PGF per target, mean positive PGF and the sign counts."""
+    values: dict[str, float] = {}
+    positive, negative, undefined = [], 0, 0
+    for r in records:
+        values[f"{prefix}/{r['target']}/acc"] = r["accuracy"]
+        mu = r["pgf"]
+        if mu is None:
+            undefined += 1
+            continue
+        values[f"transfer/{r['target']}/pgf"] = mu
+        if mu > 0:
+            positive.append(mu)
+        elif mu < 0:
+            negative += 1
+    values["transfer/mean_positive_pgf"] = sum(positive) / len(positive) if positive else 0.0
+    values["transfer/n_positive"] = float(len(positive))
+    values["transfer/n_negative"] = float(negative)
+    values["transfer/n_undefined"] = float(undefined)
+    return values
 
 
 def _validate_last_epoch_only(trainer: Trainer) -> None:

@@ -15,13 +15,14 @@ import json
 import os
 import random
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from vtl.data.sample import BlinkSample
 from vtl.data.sources import BLINK_HUB
@@ -134,6 +135,7 @@ class TransferDataModule(LightningDataModule):
         number_rule: NumberRule = "lmms-eval",
         eval_order: Literal["dataset", "length"] = "length",
         train_order: Literal["shuffle", "length_grouped"] = "shuffle",
+        allow_outside_paths: bool = False,
     ):
         """
         Args:
@@ -167,6 +169,8 @@ class TransferDataModule(LightningDataModule):
             eval_order: validation batches in dataset order, or longest prompt first within each target (less
                 padding; the sample lists and their fingerprint stay as they are).
             train_order: training batches shuffled, or shuffled and grouped by prompt length (less padding).
+            allow_outside_paths: read JSONL/parquet image paths that lead outside the data file's directory
+                (`../x.png`, absolute paths); refused by default.
         """
         super().__init__()
         if eval_source is not None and train_source is None:
@@ -211,6 +215,7 @@ class TransferDataModule(LightningDataModule):
         self.number_rule = number_rule
         self.eval_order = eval_order
         self.train_order = train_order
+        self.allow_outside_paths = allow_outside_paths
         self.train_samples: list[BlinkSample] = []
         self.eval_samples: dict[str, list[BlinkSample]] = {}
 
@@ -256,13 +261,14 @@ class TransferDataModule(LightningDataModule):
 
         image_targets = [t for t in self.target_names if t not in self.video_targets]
         evaluation = load_tasks(self.eval_source, image_targets, self.split, skip_bad=self.skip_bad,
-                                flag="--data.eval_source") if image_targets else {}
+                                flag="--data.eval_source", allow_outside_paths=self.allow_outside_paths
+                                ) if image_targets else {}
         evaluation.update(self._video_rows())
         for task in self.target_names:
             rows = evaluation[task]
             self.eval_samples[task] = rows[: self.max_eval_samples] if self.max_eval_samples else rows
         return load_tasks(self.train_source, self.train_tasks, self.train_split, skip_bad=self.skip_bad,
-                          flag="--data.train_source")
+                          flag="--data.train_source", allow_outside_paths=self.allow_outside_paths)
 
     def _carve_out(self) -> dict[str, list[BlinkSample]]:
         """Train and eval rows of each task from one source, by a seeded split disjoint by idx."""
@@ -271,7 +277,8 @@ class TransferDataModule(LightningDataModule):
 
         image_targets = [t for t in self.target_names if t not in self.video_targets]
         tasks = list(dict.fromkeys([*self.train_tasks, *image_targets]))
-        by_task = load_source(resolve_source(self.source), tasks=tasks, split=self.split, skip_bad=self.skip_bad)
+        by_task = load_source(resolve_source(self.source), tasks=tasks, split=self.split, skip_bad=self.skip_bad,
+                              allow_outside_paths=self.allow_outside_paths)
         splits = {}
         for task in tasks:
             rows = by_task.get(task) or []
@@ -311,16 +318,24 @@ class TransferDataModule(LightningDataModule):
             if self.trainer is not None and self.trainer.world_size > 1:
                 warnings.warn("--data.train_order=length_grouped groups one process's batches; under DDP Lightning's "
                               "sampler wrapper reshuffles them", stacklevel=2)
-            seed = int(os.environ.get("PL_GLOBAL_SEED") or 0)
-            sampler = LengthGroupedSampler(self._prompt_lengths(self.train_samples), self.batch_size, seed=seed)
+            # ordered from seed + epoch like EpochShuffle, so a resumed fit sees the same batches
+            sampler = LengthGroupedSampler(self._prompt_lengths(self.train_samples), self.batch_size,
+                                           seed=_global_seed())
             return DataLoader(
                 self.train_samples, batch_size=self.batch_size, sampler=sampler, collate_fn=list,
-                num_workers=self.num_workers, drop_last=False, generator=torch.Generator().manual_seed(seed),
+                num_workers=self.num_workers, drop_last=False, generator=_own_generator(),
             )
+        trainer = self.trainer
+        distributed = trainer is not None and trainer.world_size > 1
+        # One process: the order of epoch e is a function of (seed, e) alone, so a resumed fit sees the same batches
+        # as an uninterrupted one. Under DDP Lightning swaps in its DistributedSampler, which shuffles the same way.
+        sampler = None if distributed else EpochShuffle(len(self.train_samples), _global_seed())
         return DataLoader(
             self.train_samples,
             batch_size=self.batch_size,
-            shuffle=True,
+            shuffle=distributed,
+            sampler=sampler,
+            generator=sampler.generator if sampler is not None else _own_generator(),
             collate_fn=list,
             num_workers=self.num_workers,
             drop_last=False,
@@ -362,8 +377,44 @@ class TransferDataModule(LightningDataModule):
             )
         return DataLoader(
             rows, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler, collate_fn=list,
-            num_workers=self.num_workers,
+            num_workers=self.num_workers, generator=_own_generator(),
         )
+
+
+class EpochShuffle(Sampler[int]):
+    """A shuffled order per epoch drawn from `seed + epoch` (as torch's DistributedSampler draws it), never from the
+    global RNG: Lightning calls `set_epoch` before each epoch, so epoch e has the same order in a resumed fit.
+
+    `generator`, reseeded each epoch too, is the DataLoader's: the base seed every DataLoader iterator draws (for its
+    workers) then comes from it, not from the global RNG that dropout draws from.
+    """
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.generator.manual_seed(self.seed + epoch + (1 << 32))
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _own_generator() -> torch.Generator:
+    """A DataLoader generator of its own: creating an iterator then never draws from the global torch RNG."""
+    return torch.Generator().manual_seed(_global_seed())
+
+
+def _global_seed() -> int:
+    """The seed of `seed_everything` (Lightning's PL_GLOBAL_SEED), 0 when none was set; DistributedSampler's too."""
+    return int(os.environ.get("PL_GLOBAL_SEED") or 0)
 
 
 def _task_flag(flag: str, resolve, value):

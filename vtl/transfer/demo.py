@@ -89,6 +89,9 @@ def run_grid(launch, runs: list[sw.SweepRun]):
     """(finished runs, sweep result) after `launch()`; (exit status, None) when interrupted or nothing finished."""
     try:
         result = launch()
+    except sw.SweepInterrupted as e:
+        print(f"\nvtl demo: {e} received; run `vtl demo` again to resume (finished fits are kept)", file=sys.stderr)
+        return 128 + e.signum, None
     except KeyboardInterrupt:
         print("\nvtl demo: interrupted; run `vtl demo` again to resume (finished fits are kept)", file=sys.stderr)
         return 130, None

@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
+from vtl.faults import fault_point
 from vtl.home import TINY_MODEL
 from vtl.models.harness import PromptPreset, get_preset
 from vtl.models.loading import QuantizationOptions
@@ -30,13 +31,18 @@ from vtl.models.training import (
     assistant_loss,
     check_finite_loss,
     check_trainable_present,
+    collect_rng_states,
     keep_trainable,
+    recover_export,
+    restore_rng_states,
     save_pretrained_atomic,
 )
 
 __all__ = ["NonFiniteLossError", "ScoringMode", "TransferFineTuner"]
 
 ScoringMode = Literal["likelihood", "generate"]
+ADAPTER_DIR = "adapter"  # the run dir's peft export, rewritten at every checkpoint
+RNG_STATES = "vtl_rng_states"  # checkpoint key of the global RNG states at the moment the checkpoint was taken
 
 
 class TransferFineTuner(LightningModule):
@@ -130,8 +136,13 @@ class TransferFineTuner(LightningModule):
         self._merged = contextlib.ExitStack()
         self._epoch_merged = False
         self._exported_at: int | None = None  # the global step of the last adapter export
+        self._resume_rng: dict | None = None
         # Checkpoints hold only the trainable tensors (the adapter for LoRA); the frozen base reloads from `model`.
         self.strict_loading = False
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.has_adapter and self.trainer.is_global_zero:
+            recover_export(Path(self.trainer.default_root_dir) / ADAPTER_DIR)  # a kill inside the last export
 
     # ---- model -------------------------------------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -251,6 +262,9 @@ class TransferFineTuner(LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        fault_point("train_step")
+
     def _answer_loss(self, batch: dict) -> torch.Tensor:
         """Cross-entropy on the answer tokens only (labels are -100 elsewhere), computed in fp32."""
         if self.hparams.liger:  # fused LM head + cross-entropy: the logits are never materialised
@@ -288,16 +302,28 @@ class TransferFineTuner(LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The RNG states at the end of this epoch: a resumed fit continues the same dropout stream.
+        checkpoint[RNG_STATES] = collect_rng_states()
+        for logger in self.trainer.loggers:  # the log on disk covers at least what the checkpoint covers
+            logger.save()
         if self.has_adapter:
             checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
             # One export per save point: `last.ckpt` and the epoch checkpoint of the same step share it.
             if self.trainer.is_global_zero and self._exported_at != self.trainer.global_step:
-                self.save_adapter(Path(self.trainer.default_root_dir) / "adapter")
+                self.save_adapter(Path(self.trainer.default_root_dir) / ADAPTER_DIR)
                 self._exported_at = self.trainer.global_step
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self.model is not None:
             check_trainable_present(checkpoint["state_dict"], self.model)
+        self._resume_rng = checkpoint.get(RNG_STATES)
+
+    def on_train_start(self) -> None:
+        # Restored here, after everything that runs between loading the checkpoint and the first batch (optimizer
+        # setup, sanity checks), so the next epoch draws exactly what the uninterrupted run drew.
+        if self._resume_rng is not None:
+            restore_rng_states(self._resume_rng)
+            self._resume_rng = None
 
     def save_adapter(self, directory: str | Path) -> Path:
         """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""

@@ -10,14 +10,17 @@ continues where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ import yaml
 
 from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR
+from vtl.locks import RunDirLock
 from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
 
 COMPLETE_MARKER = FIT_COMPLETE
@@ -396,7 +400,10 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
     with open(run.run_dir / RUN_LOG, "ab") as log:
         log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n".encode())
         try:
-            proc = subprocess.Popen(executable(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            # Its own process group, so a terminal's Ctrl-C reaches the sweep alone, which forwards it; and killed
+            # with the sweep (Linux: the parent-death signal), so no fit keeps writing after its sweep is gone.
+            proc = subprocess.Popen(executable(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
             log.write(f"cannot start: {e}\n".encode())
             print(f"cannot start {command[0]!r}: {e}", file=sys.stderr)
@@ -404,23 +411,96 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
         assert proc.stdout is not None
         ticker = quiet and sys.stdout.isatty()  # a live elapsed-time line while a quiet run works
         t0 = last_tick = time.monotonic()
-        try:
-            while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
-                log.write(chunk)
-                log.flush()
-                if not quiet:
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.flush()
-                elif ticker and time.monotonic() - last_tick >= 1.0:
-                    last_tick = time.monotonic()
-                    print(f"\r  running {run.name}: {clock(last_tick - t0)}", end="", flush=True)
-            if ticker:
-                print("\r\033[K", end="", flush=True)
-        except KeyboardInterrupt:
-            proc.terminate()  # the child got the same Ctrl-C; make sure it stops before we exit
-            proc.wait()
-            raise
-        return proc.wait()
+        with _forward_signals(proc) as received:
+            try:
+                while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+                    log.write(chunk)
+                    log.flush()
+                    if not quiet:
+                        sys.stdout.buffer.write(chunk)
+                        sys.stdout.flush()
+                    elif ticker and time.monotonic() - last_tick >= 1.0:
+                        last_tick = time.monotonic()
+                        print(f"\r  running {run.name}: {clock(last_tick - t0)}", end="", flush=True)
+                if ticker:
+                    print("\r\033[K", end="", flush=True)
+            finally:
+                _stop(proc)
+        if received:
+            raise SweepInterrupted(received[0])
+        return proc.returncode
+
+
+class SweepInterrupted(Exception):
+    """The sweep got SIGINT or SIGTERM; its running fit was stopped first."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_GRACE_S = 30.0  # how long a fit may take to stop after a forwarded signal before it is killed
+
+
+@contextlib.contextmanager
+def _forward_signals(proc: subprocess.Popen):
+    """While the block runs, SIGINT/SIGTERM sent to the sweep go to the fit's process group (a second one, or a fit
+    still running STOP_GRACE_S later, kills the group). Yields the list of signals received."""
+    received: list[int] = []
+    timer: list[threading.Timer] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            _kill_group(proc, signal.SIGKILL)
+            return
+        _kill_group(proc, signum)
+        timer.append(threading.Timer(STOP_GRACE_S, _kill_group, (proc, signal.SIGKILL)))
+        timer[0].daemon = True
+        timer[0].start()
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread only
+        yield received
+        return
+    before = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for t in timer:
+            t.cancel()
+
+
+def _kill_group(proc: subprocess.Popen, signum: int) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Never leave the fit behind: wait for it, and kill its group if it outlives the sweep's reading loop."""
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc, signal.SIGKILL)
+        proc.wait()
+    _kill_group(proc, signal.SIGKILL)  # grandchildren left in the group (e.g. DDP ranks)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the sweep dies (Linux PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _append_status(run: SweepRun, rc: int, seconds: float) -> None:
@@ -455,9 +535,17 @@ def sweep(file: str, *, count: int | None = None, dry_run: bool = False, runs_di
     sweep_file = restrict(load_sweep(find_sweep_file(file)), parse_set(set or []))
     if count is not None and count < 1:
         raise SweepFileError(f"--count {count}: give a positive number of runs")
-    runs = expand_grid(sweep_file, runs_dir or Path("runs") / sweep_file.name)
+    parent = Path(runs_dir or Path("runs") / sweep_file.name)
+    runs = expand_grid(sweep_file, parent)
+    # One sweep per runs dir at a time (a RunDirLockedError is a user error: one line, exit 2).
+    lock = contextlib.nullcontext() if dry_run else RunDirLock(parent, f"vtl sweep {sweep_file.name}")
     try:
-        result = run_sweep(sweep_file, runs, count=count, dry_run=dry_run, quiet=quiet)
+        with lock:
+            result = run_sweep(sweep_file, runs, count=count, dry_run=dry_run, quiet=quiet)
+    except SweepInterrupted as e:
+        print(f"\nvtl sweep: {e} received, the running fit stopped; rerun the same command to resume",
+              file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("\nvtl sweep: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from vtl.errors import VtlError
+from vtl.locks import file_lock
 from vtl.records import JsonlAppender, done_keys
 from vtl.vicl.teacher_prompts import task_mentions
 
@@ -68,7 +69,7 @@ def build_corpus(
         from tqdm import tqdm
 
         bar = tqdm(total=len(tuples), initial=stats.already_done, desc=f"corpus ({teacher.name})")
-    with JsonlAppender(out) as sink:
+    with file_lock(out, "vtl vicl corpus"), JsonlAppender(out) as sink:
         for start in range(0, len(todo), max(1, teacher.batch_size)):
             batch = todo[start : start + max(1, teacher.batch_size)]
             failures = []

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
@@ -41,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from vtl.locks import RunDirLock
 from vtl.records import JsonlAppender, done_keys, guard_run_settings, numbered_records, read_jsonl
 from vtl.vicl.generators import Generator
 from vtl.vicl.judge import JudgeBackend
@@ -267,9 +269,7 @@ def run_item(item: dict[str, Any], arm: str, description: str | None, generator,
 
 
 def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
-    """Run (or continue) an inference run; returns the results.jsonl path."""
-    from tqdm.auto import tqdm
-
+    """Run (or continue) an inference run, holding the run dir's lock; returns the results.jsonl path."""
     from vtl.components import build, check
     from vtl.vicl.judge import make_scorer
 
@@ -302,6 +302,14 @@ def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
         generator = build(config.generator, Generator, "generator")
         scorer = make_scorer(config.judge, config.judge_max_attempts, config.viescore, config.judge_prompts)
     instruction = instruction_prompt(config)
+    with RunDirLock(out, "vtl vicl infer"):
+        return _write_results(config, out, texts, todo, total, generator, scorer, results_path, instruction, progress)
+
+
+def _write_results(config, out, texts, todo, total, generator, scorer, results_path, instruction, progress) -> Path:
+    """The part of `run_infer` that writes the run dir (its lock held)."""
+    from tqdm.auto import tqdm
+
     _check_run_dir(out, config)
     if not todo:
         log.info("all %d items of %s are done", total, results_path)
@@ -393,6 +401,10 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
         raise VtlError(str(exc)) from exc
     records = read_results(path)
     ok = sum(r.get("status") == "ok" for r in records)
+    if records and not ok:
+        print(f"vtl vicl infer: error: none of the {len(records)} queries produced a usable candidate; see "
+              f"status/failures in {path}, fix the generator settings and rerun", file=sys.stderr)
+        return 1
     print(f"{ok}/{len(records)} queries with a result in {path}; next: vtl vicl report {path.parent}")
     return 0
 
