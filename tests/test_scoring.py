@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from PIL import Image
 
 from vtl.data.sample import BlinkSample
-from vtl.models.chat import ChatCollator, ChatExample, blink_example
+from vtl.models.chat import ChatCollator, blink_example
 from vtl.models.loading import load_model
 from vtl.models.scoring import Prediction, accuracy_summary, option_answer, score_multiple_choice
 
@@ -64,7 +66,7 @@ def _brute_force(model, processor, sample: BlinkSample) -> dict[str, float]:
     scores = {}
     for letter in sample.letters:
         ex = blink_example(sample)
-        batch = ChatCollator(processor)([ChatExample(ex.images, ex.prompt, option_answer(letter))])
+        batch = ChatCollator(processor)([dataclasses.replace(ex, answer=option_answer(letter))])
         labels = batch.pop("labels")
         with torch.no_grad():
             logprobs = model(**batch).logits.float().log_softmax(-1)  # [1, s, vocab]

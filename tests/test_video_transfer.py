@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback
+from test_scoring import _brute_force  # tests/ is on sys.path
 
 from vtl.data.video import FrameRule
 from vtl.data.vsibench import load_vsibench
 from vtl.lightning_cli import build_cli
-from vtl.models.chat import ChatCollator, ChatExample, blink_example
 from vtl.models.loading import load_model
-from vtl.models.scoring import option_answer, score_multiple_choice, score_numerical
+from vtl.models.scoring import score_multiple_choice, score_numerical
 from vtl.tasks import VIDEO_TASKS
 from vtl.transfer.cross_task import question_weights
 
@@ -39,21 +39,6 @@ def tiny(tiny_model_dir):
             if param.ndim == 2:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
     return model, processor
-
-
-def _brute_force(model, processor, sample) -> dict[str, float]:
-    scores = {}
-    for letter in sample.letters:
-        ex = blink_example(sample)
-        full = ChatExample(ex.images, ex.prompt, option_answer(letter), videos=ex.videos, video_fps=ex.video_fps)
-        batch = ChatCollator(processor)([full])
-        labels = batch.pop("labels")
-        with torch.no_grad():
-            logprobs = model(**batch).logits.float().log_softmax(-1)  # [1, s, vocab]
-        target = labels[0, 1:]
-        keep = target != -100
-        scores[letter] = float(logprobs[0, :-1][keep].gather(1, target[keep][:, None]).sum())
-    return scores
 
 
 def test_video_option_likelihood_equals_brute_force(tiny, video_dir):

@@ -9,6 +9,12 @@ from PIL import Image
 LETTERS = "ABCDEFGH"
 
 
+def answer_letter(answer: str) -> str | None:
+    """"A" for BLINK's "(A)"; None for anything else ("hidden" on the test split, a number)."""
+    a = answer.strip()
+    return a[1] if len(a) == 3 and a[0] == "(" and a[2] == ")" else None
+
+
 @dataclass
 class BlinkSample:
     """One multiple-choice question in BLINK's schema (hub dataset `BLINK-Benchmark/BLINK`).
@@ -36,10 +42,7 @@ class BlinkSample:
     @property
     def answer_letter(self) -> str | None:
         """"A" for "(A)"; None when hidden."""
-        a = self.answer.strip()
-        if len(a) == 3 and a[0] == "(" and a[2] == ")":
-            return a[1]
-        return None
+        return answer_letter(self.answer)
 
     @property
     def answer_index(self) -> int | None:

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from vtl.data.sample import LETTERS
+from vtl.data.sample import LETTERS, answer_letter
 from vtl.errors import VtlError
 from vtl.tasks import QUESTION_TYPE_FAMILY, get_task
 
@@ -99,10 +99,7 @@ class VideoSample:
 
     @property
     def answer_letter(self) -> str | None:
-        a = self.answer.strip()
-        if len(a) == 3 and a[0] == "(" and a[2] == ")":
-            return a[1]
-        return None
+        return answer_letter(self.answer)
 
     @property
     def answer_value(self) -> float | None:
