@@ -22,7 +22,7 @@ KILL_POINTS = {
     "train_step@3": "mid-epoch training (epoch 1)",
     "val_batch@3": "mid-validation (epoch 1)",
     "rows_appended@2": "epoch 1's rows appended, its checkpoint not saved",
-    "adapter_export@3": "inside epoch 1's adapter export",
+    "adapter_export@2": "inside epoch 1's adapter export",
     "fit_end@1": "after the last epoch, before fit_complete.json",
 }
 

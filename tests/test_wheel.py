@@ -58,7 +58,8 @@ def test_installed_vtl_is_the_wheel_and_finds_its_configs(installed):
 
 @pytest.mark.slow
 def test_one_source_demo_from_an_empty_directory(installed):
-    done = _run(installed, "demo", "--sources", "Counting", "--max-epochs", "1", "--out", "runs/demo", timeout=900)
+    done = _run(installed, "demo", "--quick", "--sources", "Counting", "--max-epochs", "1", "--out", "runs/demo",
+                timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "[3/3] transfer analysis of 1 run(s)" in done.stdout
     assert (installed[1] / "runs" / "demo" / "analysis" / "summary.json").is_file()
