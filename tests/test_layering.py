@@ -1,6 +1,6 @@
 """The package's import graph (module-level and function-level imports, read with ast): no cycle between
-subpackages, the layering of the house (leaves < data < models < {transfer, vicl}; analysis torch-free), and
-nothing imports the entry points."""
+subpackages and none between modules, the layering of the house (leaves < data < models < {transfer, vicl};
+analysis torch-free), T2T-VICL's stages in data-flow order, and nothing imports the entry points."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ ALLOWED = {
     "cli": {"data", "models", "transfer", "vicl", "analysis", "lightning_cli"},
     "lightning_cli": {"transfer", "data", "models"},
 }
+# T2T-VICL's stages, lowest first: a module may import its own stage and the ones before it. The remote API clients
+# serve every stage; the authors' importers write tuples and corpora and read the authors' logs, which the scoring
+# stage turns into results; the modules directly in vtl/vicl/ (infer, pipeline) are the pipeline on top.
+VICL_STAGES = ("clients", "lowlevel", "teaching", "authors", "distill", "generation", "scoring", "pipeline")
 TORCH_LIKE = ("torch", "torchvision", "lightning", "transformers", "peft", "bitsandbytes", "sentence_transformers")
 
 
@@ -115,3 +119,47 @@ def test_analysis_never_imports_torch():
         if target.split(".")[0] in TORCH_LIKE
     ]
     assert not offenders, "\n".join(offenders)
+
+
+def _vicl_stage(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["vtl", "vicl"] or len(parts) < 3:
+        return None
+    return parts[2] if parts[2] in VICL_STAGES else "pipeline"
+
+
+def test_vicl_stages_in_data_flow_order():
+    graph = _graph()
+    stages = {_vicl_stage(m) for m in graph} - {None}
+    assert stages == set(VICL_STAGES), f"vtl/vicl/ stages {sorted(stages)} differ from VICL_STAGES"
+    problems = [
+        f"{module} ({stage}) imports {target} ({other}), a later stage"
+        for module, imports in graph.items()
+        if (stage := _vicl_stage(module))
+        for target in imports
+        if (other := _vicl_stage(target)) and VICL_STAGES.index(other) > VICL_STAGES.index(stage)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_cycle_between_modules():
+    """No two modules import each other, directly or around a longer loop (function-level imports count)."""
+    graph = _graph()
+    edges = {module: {t for t in imports if t in graph and t != module} for module, imports in graph.items()}
+    # a package's __init__ does not count as importing its own submodules' names
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return [*path, node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for module in sorted(edges):
+        if module not in state:
+            cycle = visit(module, [])
+            assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)

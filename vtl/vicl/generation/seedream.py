@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from vtl.vicl.gemini import MissingApiKeyError
-from vtl.vicl.generators import Candidate, Failure, Generator, check_query
-from vtl.vicl.openai_backend import CONFIG_ERROR_STATUS, OpenAIConfigError, data_url
+from vtl.vicl.clients.gemini import MissingApiKeyError
+from vtl.vicl.clients.openai_chat import CONFIG_ERROR_STATUS, OpenAIConfigError, data_url
+from vtl.vicl.generation.base import Candidate, Failure, Generator, check_query
 
 log = logging.getLogger("vtl.vicl")
 
