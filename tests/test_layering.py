@@ -65,6 +65,27 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph `edges` (node -> nodes it imports) as a path, or None (depth-first)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:  # the loop itself, without the path that led to it
+                loop = [*path, node]
+                return [*loop[loop.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node, [])):
+            return cycle
+    return None
+
+
 def test_layering_and_no_entry_point_imports():
     graph = _graph()
     known_units = {_unit(m) for m in graph} - {None}
@@ -92,22 +113,8 @@ def test_no_cycle_between_subpackages():
             other = _unit(target)
             if unit and other and other != unit:
                 edges.setdefault(unit, set()).add(other)
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*path, node, nxt]
-            if nxt not in state and (cycle := visit(nxt, [*path, node])):
-                return cycle
-        state[node] = 2
-        return None
-
-    for unit in sorted(edges):
-        if unit not in state:
-            cycle = visit(unit, [])
-            assert cycle is None, "import cycle: " + " -> ".join(cycle)
+    cycle = _find_cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_analysis_never_imports_torch():
@@ -146,20 +153,5 @@ def test_no_cycle_between_modules():
     """No two modules import each other, directly or around a longer loop (function-level imports count)."""
     graph = _graph()
     edges = {module: {t for t in imports if t in graph and t != module} for module, imports in graph.items()}
-    # a package's __init__ does not count as importing its own submodules' names
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for nxt in sorted(edges[node]):
-            if state.get(nxt) == 1:
-                return [*path, node, nxt]
-            if nxt not in state and (cycle := visit(nxt, [*path, node])):
-                return cycle
-        state[node] = 2
-        return None
-
-    for module in sorted(edges):
-        if module not in state:
-            cycle = visit(module, [])
-            assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)
+    cycle = _find_cycle(edges)
+    assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)
