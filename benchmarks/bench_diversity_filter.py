@@ -37,10 +37,10 @@ N_PAIRS, PER_PAIR_IN, DIM = 26, 2000, 384
 
 def analytic_texts(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """(pair, description) from the analytic teacher: measured changes of a small image pool, recombined."""
-    from vtl.vicl.analytic import describe_change_pair, measure_change
-    from vtl.vicl.degrade import make_pair
-    from vtl.vicl.images import clean_image
-    from vtl.vicl.lowlevel import LOW_LEVEL_TASKS, REPORTED_SCENARIOS, pair_label
+    from vtl.vicl.lowlevel.degrade import make_pair
+    from vtl.vicl.lowlevel.images import clean_image
+    from vtl.vicl.lowlevel.tasks import LOW_LEVEL_TASKS, REPORTED_SCENARIOS, pair_label
+    from vtl.vicl.teaching.analytic import describe_change_pair, measure_change
 
     pool = {}
     for task in LOW_LEVEL_TASKS:
@@ -76,7 +76,7 @@ def synthetic_embeddings(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_filter(embeddings: np.ndarray, pair_of: np.ndarray, per_pair: int, pairs: list[int]) -> int:
-    from vtl.vicl.diversity import mean_pairwise_cosine, near_duplicate_count, select_diverse
+    from vtl.vicl.teaching.diversity import mean_pairwise_cosine, near_duplicate_count, select_diverse
 
     kept = 0
     for p in pairs:
@@ -118,7 +118,7 @@ def measured(fn, *args):
 def compare_precisions(sample: list[str], precisions: list[str], slices: int = 4) -> dict[str, dict]:
     """Embed `sample` with each precision, slice by slice in turn (so a burst of foreign load lands on all of them);
     returns per precision: wall and CPU seconds, vectors [n, 384]."""
-    from vtl.vicl.diversity import embed_texts, load_sentence_model
+    from vtl.vicl.teaching.diversity import embed_texts, load_sentence_model
 
     for precision in precisions:
         load_sentence_model(precision=precision)  # load (and quantize) outside the timing
@@ -139,7 +139,7 @@ def compare_precisions(sample: list[str], precisions: list[str], slices: int = 4
 def selection_vs_float32(ref: np.ndarray, other: np.ndarray, n_keep: int, seed: int = 0) -> tuple[float, float, int]:
     """How the filter run on `other` compares with the float32 run (seed 0): share of the same descriptions kept,
     mean pairwise cosine of its kept set measured in float32 space, near-duplicate decisions that differ."""
-    from vtl.vicl.diversity import mean_pairwise_cosine, near_duplicate_mask, select_diverse
+    from vtl.vicl.teaching.diversity import mean_pairwise_cosine, near_duplicate_mask, select_diverse
 
     kept_ref, kept = select_diverse(ref, n_keep, seed=0), select_diverse(other, n_keep, seed=seed)
     overlap = len(set(kept_ref.tolist()) & set(kept.tolist())) / max(len(kept_ref), 1)
@@ -159,7 +159,7 @@ def main() -> None:
 
     import torch
 
-    from vtl.vicl.diversity import DEFAULT_PRECISION, embed_texts, near_duplicate_count, resolve_precision
+    from vtl.vicl.teaching.diversity import DEFAULT_PRECISION, embed_texts, near_duplicate_count, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -195,7 +195,7 @@ def main() -> None:
               f"{flips} decisions differ | kept: {overlap:.1%} same, mean cosine {kept_cos:.4f}")
 
     if args.embed_all:
-        from vtl.vicl.lowlevel import parse_pair
+        from vtl.vicl.lowlevel.tasks import parse_pair
 
         t0 = time.perf_counter()
         embeddings = embed_texts([t for _, t in texts], cache_dir=Path("runs/bench_embeddings"))

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fake_openai import FakeOpenAI
 
-    from vtl.vicl.openai_backend import OpenAIChat
+    from vtl.vicl.clients.openai_chat import OpenAIChat
 
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     rates: dict[int, float] = {}

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gpu_student_fsdp.py [--steps 4] [--out DIR]
 
 Trains the tiny offline Qwen2.5-VL (language model + merger, vision blocks frozen, `train_merger: true`) on the
-offline analytic corpus with `vtl.vicl.strategy.DecoderFSDPStrategy` (one FSDP unit per decoder layer and vision
+offline analytic corpus with `vtl.vicl.distill.strategy.DecoderFSDPStrategy` (one FSDP unit per decoder layer and vision
 block, activation checkpointing, norm gradient clipping through the FSDP root), exports the student, reloads the
 export without FSDP and prints, against the untrained base in the same run: the fraction of merger and language
 tensors that changed (expected 1.0 for both), the fraction of vision-block tensors that changed (expected 0.0) and
@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from vtl.models.loading import load_model
     from vtl.models.tiny import tiny_model_dir
     from vtl.models.trainable import trains_in_full_finetuning
-    from vtl.vicl.strategy import DecoderFSDPStrategy
-    from vtl.vicl.student import EXPORT_DIR, StudentDistiller
-    from vtl.vicl.student_data import BuildOptions, DistillDataModule
+    from vtl.vicl.distill.strategy import DecoderFSDPStrategy
+    from vtl.vicl.distill.student import EXPORT_DIR, StudentDistiller
+    from vtl.vicl.distill.student_data import BuildOptions, DistillDataModule
 
     out = Path(args.out or tempfile.mkdtemp(prefix="vtl-fsdp-"))
     seed_everything(0)

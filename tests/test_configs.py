@@ -82,9 +82,9 @@ def test_qlora_configs_say_what_the_study_needs():
 
 def _check_infer_config(path: Path) -> None:
     from vtl.components import check
-    from vtl.vicl.generators import Generator
+    from vtl.vicl.generation.base import Generator
     from vtl.vicl.infer import InferConfig
-    from vtl.vicl.judge import JudgeBackend
+    from vtl.vicl.scoring.judge import JudgeBackend
 
     config = InferConfig.from_yaml(path)  # the command's own parser: unknown keys and wrong types fail here
     check(config.generator, Generator, "generator")  # init_args against the constructor's signature

@@ -5,7 +5,7 @@ from __future__ import annotations
 from data_helpers import row, write_task_parquet
 
 from vtl.cli import main
-from vtl.data.validate import check_source
+from vtl.data.check import check_source
 from vtl.tasks import TRANSFER_TASKS
 
 

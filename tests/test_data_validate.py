@@ -8,8 +8,9 @@ import re
 import pytest
 from data_helpers import png_bytes, row, write_jsonl, write_task_parquet
 
+from vtl.data.check import check_source
 from vtl.data.loaders import load_source
-from vtl.data.validate import DataError, check_source
+from vtl.data.validate import DataError
 
 
 def _one_bad(tmp_path, task, n_images, n_choices, **over):

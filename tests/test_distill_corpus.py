@@ -14,9 +14,9 @@ import pytest
 
 from vtl.cli import main
 from vtl.records import read_jsonl
-from vtl.vicl.corpus import build_corpus
-from vtl.vicl.pairs import load_tuples, write_tuples
-from vtl.vicl.teachers import AnalyticTeacher, TeacherFailure
+from vtl.vicl.lowlevel.pairs import load_tuples, write_tuples
+from vtl.vicl.teaching.corpus import build_corpus
+from vtl.vicl.teaching.teachers import AnalyticTeacher, TeacherFailure
 
 FIELDS = {"tuple_id", "pair", "source", "teacher", "model", "prompt_version", "text", "task_mentions"}
 

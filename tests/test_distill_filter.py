@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vtl.cli import main
-from vtl.vicl.diversity import (
+from vtl.vicl.teaching.diversity import (
     embed_texts,
     filter_corpus,
     mean_pairwise_cosine,
@@ -29,7 +29,7 @@ def test_mean_pairwise_cosine_matches_brute_force():
 
 
 def test_near_duplicates_are_dropped_across_blocks(monkeypatch):
-    import vtl.vicl.diversity as div
+    import vtl.vicl.teaching.diversity as div
 
     monkeypatch.setattr(div, "BLOCK", 7)  # force several blocks
     rng = np.random.default_rng(1)
@@ -104,7 +104,7 @@ def test_filter_corpus_end_to_end(tmp_path):
 
 
 def test_report_of_a_single_kept_item_is_valid_json(tmp_path):
-    from vtl.vicl.diversity import format_report
+    from vtl.vicl.teaching.diversity import format_report
 
     corpus = tmp_path / "corpus.jsonl"
     _corpus(corpus, "Deblur→Dehaze", SENTENCES[:3])
@@ -130,7 +130,7 @@ def test_filter_cli_errors_name_the_line(tmp_path, capsys):
 
 
 def test_precision_auto_follows_the_cpu(monkeypatch):
-    import vtl.vicl.diversity as div
+    import vtl.vicl.teaching.diversity as div
 
     monkeypatch.setattr(div, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert div.resolve_precision("auto") == "bfloat16"

@@ -48,9 +48,9 @@ def write_tiny_qwen3_vl(out):
 def test_qwen3_vl_student_full_finetune_merger_and_sampled_describe(tmp_path, vtl_home):
     from lightning.pytorch import Trainer, seed_everything
 
-    from vtl.vicl.describe import Decoding, describe_tuples, load_student
-    from vtl.vicl.student import EXPORT_DIR, StudentDistiller
-    from vtl.vicl.student_data import BuildOptions, DistillDataModule
+    from vtl.vicl.distill.describe import Decoding, describe_tuples, load_student
+    from vtl.vicl.distill.student import EXPORT_DIR, StudentDistiller
+    from vtl.vicl.distill.student_data import BuildOptions, DistillDataModule
 
     base = write_tiny_qwen3_vl(tmp_path / "qwen3")
     seed_everything(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vtl.cli import main
-from vtl.vicl.student_data import BuildOptions, DistillDataModule, join_records
+from vtl.vicl.distill.student_data import BuildOptions, DistillDataModule, join_records
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "distill").glob("*.yaml"))
 
@@ -21,7 +21,7 @@ def test_distill_configs_parse(config, capsys):
         build_cli(["fit", "--config", str(config), "--print_config"])
     assert info.value.code == 0
     printed = capsys.readouterr().out
-    assert "vtl.vicl.student.StudentDistiller" in printed
+    assert "vtl.vicl.distill.student.StudentDistiller" in printed
     assert "monitor: val/loss" in printed or "val_corpus: null" in printed  # a config without validation data
 
 
@@ -53,7 +53,7 @@ def test_tiny_fit_lowers_validation_loss_and_describe_resumes(data, tiny_model_d
     from lightning.pytorch import Trainer, seed_everything
 
     from vtl.models.lora import LoraOptions
-    from vtl.vicl.student import StudentDistiller
+    from vtl.vicl.distill.student import StudentDistiller
 
     dm, root = data
     seed_everything(0)
@@ -83,8 +83,8 @@ def test_tiny_fit_lowers_validation_loss_and_describe_resumes(data, tiny_model_d
 
 
 def test_describe_refuses_to_append_to_another_producers_file(tmp_path):
-    from vtl.vicl.describe import Student, _described_before
-    from vtl.vicl.teacher_prompts import STUDENT_PROMPT_VERSION
+    from vtl.vicl.distill.describe import Student, _described_before
+    from vtl.vicl.teaching.prompts import STUDENT_PROMPT_VERSION
 
     student = Student(model=None, processor=None, base_model="base", path=tmp_path / "student", max_new_tokens=8)
     out = tmp_path / "descriptions.jsonl"
@@ -135,7 +135,7 @@ def test_full_finetune_trains_merger_only_when_asked():
 
 
 def test_train_merger_on_the_tiny_student(tiny_model_dir):
-    from vtl.vicl.student import StudentDistiller
+    from vtl.vicl.distill.student import StudentDistiller
 
     module = StudentDistiller(model=str(tiny_model_dir), lora=None, train_merger=True)
     module.configure_model()
@@ -147,7 +147,7 @@ def test_train_merger_on_the_tiny_student(tiny_model_dir):
 
 
 def test_describe_decoding_options():
-    from vtl.vicl.describe import Decoding
+    from vtl.vicl.distill.describe import Decoding
 
     assert Decoding().generate_options() == {}
     authors = Decoding(temperature=0.1, top_p=0.001, repetition_penalty=1.05, max_new_tokens=512)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from fake_gemini import FakeGemini, blocked_body, error, reply, text_body
 
-from vtl.vicl.analytic import describe_tuple_images, measure_change
-from vtl.vicl.degrade import make_pair
-from vtl.vicl.images import clean_image
-from vtl.vicl.lowlevel import LOW_LEVEL_TASKS, REPORTED_SCENARIOS
-from vtl.vicl.pairs import load_tuples, write_tuples
-from vtl.vicl.teacher_prompts import TEACHER_PROMPT, clean_description, sentences, task_mentions
-from vtl.vicl.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher, TeacherFailure
+from vtl.vicl.lowlevel.degrade import make_pair
+from vtl.vicl.lowlevel.images import clean_image
+from vtl.vicl.lowlevel.pairs import load_tuples, write_tuples
+from vtl.vicl.lowlevel.tasks import LOW_LEVEL_TASKS, REPORTED_SCENARIOS
+from vtl.vicl.teaching.analytic import describe_tuple_images, measure_change
+from vtl.vicl.teaching.prompts import TEACHER_PROMPT, clean_description, sentences, task_mentions
+from vtl.vicl.teaching.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher, TeacherFailure
 
 
 @pytest.fixture(scope="module")

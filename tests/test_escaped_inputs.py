@@ -78,7 +78,7 @@ def test_malformed_infer_yaml_names_file_and_line(tmp_path):
 
 
 FAILING_GENERATOR = '''
-from vtl.vicl.generators import Failure, Generator
+from vtl.vicl.generation.base import Failure, Generator
 
 class Refuses(Generator):
     name = "refuses"

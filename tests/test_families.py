@@ -274,8 +274,8 @@ def test_student_distills_on_tiny_qwen3_vl(tmp_path):
     from lightning.pytorch import Trainer, seed_everything
 
     from vtl.cli import main
-    from vtl.vicl.student import StudentDistiller
-    from vtl.vicl.student_data import BuildOptions, DistillDataModule
+    from vtl.vicl.distill.student import StudentDistiller
+    from vtl.vicl.distill.student_data import BuildOptions, DistillDataModule
 
     data_dir = tmp_path / "data"
     dm = DistillDataModule(data_dir=str(data_dir), build=BuildOptions(pairs=["LightEnh→Shadow"], n_train=4, n_eval=1,

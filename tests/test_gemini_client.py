@@ -1,4 +1,5 @@
-"""vtl.vicl.gemini against the local fake Gemini server: key handling, retries on 429/500, no SDK double retry."""
+"""vtl.vicl.clients.gemini against the local fake Gemini server: key handling, retries on 429/500, no SDK double
+retry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from fake_gemini import FakeGemini, blocked_body, error, fake_gemini_server, image_body, reply, text_body  # noqa: F401
 
-from vtl.vicl.gemini import (
+from vtl.vicl.clients.gemini import (
     MissingApiKeyError,
     backoff_delay,
     block_reason,
@@ -125,10 +126,10 @@ def test_fixture_form(fake_gemini_server):  # noqa: F811 - the imported fixture
 
 
 def test_one_client_serves_teacher_judge_and_generator_with_the_same_retry_policy(api_key):
-    from vtl.vicl.gemini import GeminiClient
-    from vtl.vicl.generators import GeminiImageGenerator
-    from vtl.vicl.judge import GeminiJudge
-    from vtl.vicl.teachers import GeminiTeacher
+    from vtl.vicl.clients.gemini import GeminiClient
+    from vtl.vicl.generation.gemini import GeminiImageGenerator
+    from vtl.vicl.scoring.judge import GeminiJudge
+    from vtl.vicl.teaching.teachers import GeminiTeacher
 
     retry = {"max_attempts": 4, "base_delay": 2.0, "max_delay": 3.0}
     clients = [GeminiTeacher("m", **retry)._gemini, GeminiJudge("m", **retry).gemini,
@@ -139,7 +140,7 @@ def test_one_client_serves_teacher_judge_and_generator_with_the_same_retry_polic
 
 
 def test_client_retries_capped_by_max_delay(api_key):
-    from vtl.vicl.gemini import GeminiClient, RetryPolicy
+    from vtl.vicl.clients.gemini import GeminiClient, RetryPolicy
 
     sleeps: list[float] = []
     with FakeGemini([error(503), error(503), error(503), reply(text_body("ok"))]) as server:

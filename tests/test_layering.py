@@ -1,6 +1,6 @@
 """The package's import graph (module-level and function-level imports, read with ast): no cycle between
-subpackages, the layering of the house (leaves < data < models < {transfer, vicl}; analysis torch-free), and
-nothing imports the entry points."""
+subpackages and none between modules, the layering of the house (leaves < data < models < {transfer, vicl};
+analysis torch-free), T2T-VICL's stages in data-flow order, and nothing imports the entry points."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ ALLOWED = {
     "cli": {"data", "models", "transfer", "vicl", "analysis", "lightning_cli"},
     "lightning_cli": {"transfer", "data", "models"},
 }
+# T2T-VICL's stages, lowest first: a module may import its own stage and the ones before it. The remote API clients
+# serve every stage; the authors' importers write tuples and corpora and read the authors' logs, which the scoring
+# stage turns into results; the modules directly in vtl/vicl/ (infer, pipeline) are the pipeline on top.
+VICL_STAGES = ("clients", "lowlevel", "teaching", "authors", "distill", "generation", "scoring", "pipeline")
 TORCH_LIKE = ("torch", "torchvision", "lightning", "transformers", "peft", "bitsandbytes", "sentence_transformers")
 
 
@@ -61,6 +65,27 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph `edges` (node -> nodes it imports) as a path, or None (depth-first)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:  # the loop itself, without the path that led to it
+                loop = [*path, node]
+                return [*loop[loop.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node, [])):
+            return cycle
+    return None
+
+
 def test_layering_and_no_entry_point_imports():
     graph = _graph()
     known_units = {_unit(m) for m in graph} - {None}
@@ -88,22 +113,8 @@ def test_no_cycle_between_subpackages():
             other = _unit(target)
             if unit and other and other != unit:
                 edges.setdefault(unit, set()).add(other)
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*path, node, nxt]
-            if nxt not in state and (cycle := visit(nxt, [*path, node])):
-                return cycle
-        state[node] = 2
-        return None
-
-    for unit in sorted(edges):
-        if unit not in state:
-            cycle = visit(unit, [])
-            assert cycle is None, "import cycle: " + " -> ".join(cycle)
+    cycle = _find_cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_analysis_never_imports_torch():
@@ -115,3 +126,32 @@ def test_analysis_never_imports_torch():
         if target.split(".")[0] in TORCH_LIKE
     ]
     assert not offenders, "\n".join(offenders)
+
+
+def _vicl_stage(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["vtl", "vicl"] or len(parts) < 3:
+        return None
+    return parts[2] if parts[2] in VICL_STAGES else "pipeline"
+
+
+def test_vicl_stages_in_data_flow_order():
+    graph = _graph()
+    stages = {_vicl_stage(m) for m in graph} - {None}
+    assert stages == set(VICL_STAGES), f"vtl/vicl/ stages {sorted(stages)} differ from VICL_STAGES"
+    problems = [
+        f"{module} ({stage}) imports {target} ({other}), a later stage"
+        for module, imports in graph.items()
+        if (stage := _vicl_stage(module))
+        for target in imports
+        if (other := _vicl_stage(target)) and VICL_STAGES.index(other) > VICL_STAGES.index(stage)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_cycle_between_modules():
+    """No two modules import each other, directly or around a longer loop (function-level imports count)."""
+    graph = _graph()
+    edges = {module: {t for t in imports if t in graph and t != module} for module, imports in graph.items()}
+    cycle = _find_cycle(edges)
+    assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vtl.cli import main
 from vtl.records import read_jsonl
-from vtl.vicl.pairs import IMAGE_KEYS, load_real_pairs, load_tuples, write_tuples
+from vtl.vicl.lowlevel.pairs import IMAGE_KEYS, load_real_pairs, load_tuples, write_tuples
 
 PAIRS = ["Deblur→Dehaze", "Inpaint→Style"]
 

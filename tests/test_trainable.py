@@ -39,7 +39,7 @@ def test_full_finetuning_can_train_the_vision_tower(tiny_model_dir):
 
 def test_4bit_without_lora_fails_when_the_module_is_built(tiny_model_dir):
     from vtl.transfer.finetune import TransferFineTuner
-    from vtl.vicl.student import StudentDistiller
+    from vtl.vicl.distill.student import StudentDistiller
 
     for module in (TransferFineTuner, StudentDistiller):
         with pytest.raises(ModelLoadError, match="4-bit weights cannot be fully fine-tuned"):
@@ -87,8 +87,8 @@ def test_transfer_module_trains_in_train_mode(tiny_model_dir, synth_dir, tmp_pat
 
 @pytest.mark.parametrize("lora", [LoraOptions(r=4, alpha=8), None], ids=["lora", "full"])
 def test_student_trains_in_train_mode(tiny_model_dir, tmp_path, lora, one_torch_thread):
-    from vtl.vicl.student import StudentDistiller
-    from vtl.vicl.student_data import BuildOptions, DistillDataModule
+    from vtl.vicl.distill.student import StudentDistiller
+    from vtl.vicl.distill.student_data import BuildOptions, DistillDataModule
 
     data = DistillDataModule(data_dir=str(tmp_path / "data"), batch_size=2, eval_batch_size=2,
                              build=BuildOptions(pairs=["LightEnh→Shadow"], n_train=2, n_eval=1, image_size=32))

@@ -12,8 +12,8 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vtl.records import read_jsonl
-from vtl.vicl.authors import AuthorsFormatError, combo_id, import_release, read_json_array
-from vtl.vicl.pairs import load_tuples
+from vtl.vicl.authors.release import AuthorsFormatError, combo_id, import_release, read_json_array
+from vtl.vicl.lowlevel.pairs import load_tuples
 
 # The authors' per-query id of the first row of their eval_dataset.json.
 KNOWN_ID = ("inpainting/input/69.png", "style_transfer/input/5618.jpg", "17131fad17")
@@ -137,7 +137,7 @@ def test_unknown_task_folder_names_file_row_and_field(tmp_path):
 
 
 def test_psnr_on_imported_tuple_equals_skimage_on_untouched_files(release):
-    from vtl.vicl.metrics import psnr, ssim
+    from vtl.vicl.lowlevel.metrics import psnr, ssim
 
     root, tasks, data = release
     import_release([data / "eval_dataset.json"], tasks_root=tasks, out=root / "vtl")
@@ -167,7 +167,7 @@ class Scripted:
 
 
 def test_viescore_variants_on_scripted_answers():
-    from vtl.vicl.viescore import make_variant_scorer, mean_viescore
+    from vtl.vicl.scoring.viescore import make_variant_scorer, mean_viescore
 
     ims = [_img(i, (8, 8)) for i in range(4)]
     judge = Scripted(['{"score": [8, 6]}', "no json", "no json", "no json", '```json\n{"score": [2, 4]}\n```'])
@@ -191,7 +191,7 @@ def test_viescore_variants_on_scripted_answers():
 
 
 def test_judge_prompt_from_file_changes_the_recorded_version(tmp_path):
-    from vtl.vicl.viescore import AUTHORS_CODE_VERSION, make_variant_scorer
+    from vtl.vicl.scoring.viescore import AUTHORS_CODE_VERSION, make_variant_scorer
 
     prompt = tmp_path / "authors_judge.txt"
     prompt.write_text("Rate image 4 for {task_b} after {task_a}. JSON {\"score\": [SC, PQ]}")
@@ -205,7 +205,7 @@ def test_judge_prompt_from_file_changes_the_recorded_version(tmp_path):
 
 
 def test_prompt_source_default_file_and_inline(tmp_path):
-    from vtl.vicl.prompts import PromptError, PromptSource
+    from vtl.vicl.teaching.prompt_source import PromptError, PromptSource
 
     default = PromptSource.resolve(None, "Do it.", "v1")
     assert default.version == "v1" and default.record()["prompt_sha"] == default.sha
@@ -222,8 +222,8 @@ def test_prompt_source_default_file_and_inline(tmp_path):
 
 
 def test_score_directory_of_images_and_authors_logs(release):
-    from vtl.vicl.report import summarize
-    from vtl.vicl.score import score
+    from vtl.vicl.scoring.report import summarize
+    from vtl.vicl.scoring.score import score
 
     root, tasks, data = release
     import_release([data / "eval_dataset.json"], tasks_root=tasks, out=root / "vtl")
@@ -267,7 +267,7 @@ def test_score_directory_of_images_and_authors_logs(release):
 
 
 def test_score_needs_images_or_logs(release):
-    from vtl.vicl.score import ScoreError, score
+    from vtl.vicl.scoring.score import ScoreError, score
 
     root, tasks, data = release
     import_release([data / "eval_dataset.json"], tasks_root=tasks, out=root / "vtl")
@@ -278,13 +278,13 @@ def test_score_needs_images_or_logs(release):
 def test_authors_code_judge_through_gemini_with_their_settings(monkeypatch):
     from fake_gemini import FakeGemini, reply, text_body
 
-    from vtl.vicl.judge import make_scorer
+    from vtl.vicl.scoring.viescore import make_scorer
 
     monkeypatch.setenv("GEMINI_API_KEY", "test-key")
     ims = [_img(i, (8, 8)) for i in range(4)]
     replies = [reply(text_body("not json")), reply(text_body('{"score": [9, 7], "reasoning": "ok"}'))]
     with FakeGemini(replies) as server:
-        spec = {"class_path": "vtl.vicl.judge.GeminiJudge",
+        spec = {"class_path": "vtl.vicl.scoring.judge.GeminiJudge",
                 "init_args": {"model": "gemini-2.5-flash-lite", "base_url": server.base_url, "temperature": 0.1,
                               "retry_temperature": None, "max_output_tokens": 1024}}
         scorer = make_scorer(spec, variant="authors-code")
@@ -298,7 +298,7 @@ def test_authors_code_judge_through_gemini_with_their_settings(monkeypatch):
 
 
 def test_score_single_task_outputs_and_their_log(release):
-    from vtl.vicl.score import score
+    from vtl.vicl.scoring.score import score
 
     root, tasks, data = release
     import_release([data / "eval_dataset_1.json"], tasks_root=tasks, out=root / "vtl")
@@ -341,7 +341,7 @@ def test_cli_import_score_with_judge_config_and_report(release, monkeypatch, cap
         config.write_text(yaml.safe_dump({
             "tuples": str(root / "vtl"), "out": str(root / "run"), "images": str(images), "viescore": "authors-code",
             "judge_max_attempts": 2,
-            "judge": {"class_path": "vtl.vicl.judge.GeminiJudge",
+            "judge": {"class_path": "vtl.vicl.scoring.judge.GeminiJudge",
                       "init_args": {"model": "gemini-2.5-flash-lite", "base_url": server.base_url,
                                     "temperature": 0.1}}}))
         assert main(["vicl", "score", "--config", str(config), "--arm", "baseline"]) == 0

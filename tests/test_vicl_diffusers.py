@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vtl.components import build
-from vtl.vicl.diffusers_editors import DiffusersConfigError, DiffusersEditor
-from vtl.vicl.generators import Candidate, Generator, side_by_side
+from vtl.vicl.generation.base import Candidate, Generator, side_by_side
+from vtl.vicl.generation.diffusers_editors import DiffusersConfigError, DiffusersEditor
 
 Z = 4  # latent channels of the tiny VAE
 
@@ -48,7 +48,7 @@ def test_tiny_qwen_image_edit_end_to_end_on_cpu(tiny_qwen_edit, monkeypatch):
 
     # the pipeline resizes its input to about 1024x1024 before encoding; 32x32 keeps the tiny run to seconds
     monkeypatch.setattr(pipeline_qwenimage_edit, "calculate_dimensions", lambda area, ratio: (96, 32, None))
-    spec = {"class_path": "vtl.vicl.diffusers_editors.DiffusersEditor",
+    spec = {"class_path": "vtl.vicl.generation.diffusers_editors.DiffusersEditor",
             "init_args": {"pipeline": "qwen-image-edit", "model": str(tiny_qwen_edit), "device": "cpu",
                           "dtype": "float32", "steps": 2, "seed": 3}}
     editor = build(spec, Generator, "generator")  # as `vtl vicl infer` builds it from YAML

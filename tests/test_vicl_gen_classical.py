@@ -8,10 +8,10 @@ from vicl_helpers import LIGHT_TEXT, NOISE_TEXT, add_noise, clean_image, darken
 
 from vtl.components import build
 from vtl.errors import VtlError
-from vtl.vicl.classical import OPERATORS, ClassicalGenerator, rank_operators_by_example
-from vtl.vicl.generators import Candidate, Generator
-from vtl.vicl.metrics import psnr, select_best
-from vtl.vicl.prompts import VICL_INSTRUCTION, build_prompt, split_prompt
+from vtl.vicl.generation.base import Candidate, Generator
+from vtl.vicl.generation.classical import OPERATORS, ClassicalGenerator, rank_operators_by_example
+from vtl.vicl.generation.prompts import VICL_INSTRUCTION, build_prompt, split_prompt
+from vtl.vicl.lowlevel.metrics import psnr, select_best
 
 
 def test_prompt_round_trip():
@@ -53,13 +53,14 @@ def test_right_description_beats_fixed_instruction(degrade_a, degrade_b, text, e
 
 
 def test_generator_by_class_path_and_errors():
-    assert build({"class_path": "vtl.vicl.classical.ClassicalGenerator"}, Generator, "generator").name == "classical"
+    spec = {"class_path": "vtl.vicl.generation.classical.ClassicalGenerator"}
+    assert build(spec, Generator, "generator").name == "classical"
     with pytest.raises(VtlError, match="class_path"):
         build({"backend": "dalle"}, Generator, "generator")
     with pytest.raises(VtlError, match="nope"):
-        build({"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {"nope": 1}}, Generator,
+        build({"class_path": "vtl.vicl.generation.classical.ClassicalGenerator", "init_args": {"nope": 1}}, Generator,
               "generator")
-    for path in ("nosuch_pkg.gen.Gen", "vtl.vicl.classical.NoSuchClass", "vtl.vicl.metrics.psnr"):
+    for path in ("nosuch_pkg.gen.Gen", "vtl.vicl.generation.classical.NoSuchClass", "vtl.vicl.lowlevel.metrics.psnr"):
         with pytest.raises(VtlError, match="generator"):
             build({"class_path": path}, Generator, "generator")
     with pytest.raises(ValueError, match="3 images"):
@@ -69,7 +70,7 @@ def test_generator_by_class_path_and_errors():
 def test_deconvolution_sharpens_a_gaussian_blur():
     from scipy import ndimage
 
-    from vtl.vicl.classical import OPERATORS_BY_NAME
+    from vtl.vicl.generation.classical import OPERATORS_BY_NAME
 
     sharp = clean_image(0, size=64)
     blurred = np.stack([ndimage.gaussian_filter(sharp[:, :, c].astype(float), 2.0) for c in range(3)], axis=2)

@@ -7,8 +7,9 @@ import pytest
 from fake_gemini import FakeGemini, blocked_body, error, image_body, reply, text_body
 
 from vtl.components import build
-from vtl.vicl.generators import Candidate, Failure, GeminiImageGenerator, Generator
-from vtl.vicl.prompts import build_prompt
+from vtl.vicl.generation.base import Candidate, Failure, Generator
+from vtl.vicl.generation.gemini import GeminiImageGenerator
+from vtl.vicl.generation.prompts import build_prompt
 
 FAST = {"base_delay": 0.01, "max_delay": 0.02}
 QUERY = [np.full((12, 12, 3), v, np.uint8) for v in (10, 200, 60)]
@@ -22,7 +23,7 @@ def api_key(monkeypatch):
 def test_success_and_request_shape():
     out_img = np.full((12, 12, 3), 77, np.uint8)
     with FakeGemini([reply(image_body(out_img, text="done")), reply(image_body(out_img))]) as server:
-        gen = build({"class_path": "vtl.vicl.generators.GeminiImageGenerator",
+        gen = build({"class_path": "vtl.vicl.generation.gemini.GeminiImageGenerator",
                      "init_args": {"model": "img-model", "base_url": server.base_url, **FAST}}, Generator, "generator")
         results = gen.generate(build_prompt("B is hazy."), QUERY, k=2)
     assert [type(r) for r in results] == [Candidate, Candidate]

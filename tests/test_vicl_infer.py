@@ -17,8 +17,10 @@ import yaml
 from vicl_helpers import LIGHT_TEXT, NOISE_TEXT, write_descriptions, write_tuples
 
 from vtl.errors import VtlError
-from vtl.vicl.infer import InferConfig, read_results, run_infer
-from vtl.vicl.prompts import VICL_INSTRUCTION, prompt_sha
+from vtl.vicl.generation.prompts import VICL_INSTRUCTION
+from vtl.vicl.infer import InferConfig, run_infer
+from vtl.vicl.scoring.results import read_results
+from vtl.vicl.teaching.prompt_source import prompt_sha
 
 SPECS = [("t0", "low_light_enhancement", "denoising"), ("t1", "denoising", "low_light_enhancement")]
 
@@ -74,7 +76,7 @@ def test_partial_last_line_and_transient_errors_are_redone(tmp_path, inputs):
 
 SLOW_GENERATOR = textwrap.dedent('''
     import time
-    from vtl.vicl.generators import Candidate, Generator
+    from vtl.vicl.generation.base import Candidate, Generator
 
     class SlowGenerator(Generator):
         name = "slow"
@@ -139,7 +141,7 @@ def test_gemini_backend_concurrent_queries_and_error_retry(tmp_path, inputs, mon
         options = {"model": "img", "base_url": server.base_url, "max_attempts": 2, "base_delay": 0.01,
                    "max_delay": 0.02}
         config = InferConfig(tuples=str(tuples), arms=["baseline"], out=str(tmp_path / "run"), k=2, concurrency=3,
-                             generator={"class_path": "vtl.vicl.generators.GeminiImageGenerator",
+                             generator={"class_path": "vtl.vicl.generation.gemini.GeminiImageGenerator",
                                         "init_args": options})
         path = run_infer(config, progress=False)
         first = read_results(path)
@@ -159,13 +161,13 @@ def test_failed_start_does_not_claim_the_run_directory(tmp_path, inputs, monkeyp
     tuples, desc = inputs
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     base = {"tuples": str(tuples), "descriptions": str(desc), "out": str(tmp_path / "run"), "k": 2}
-    with pytest.raises(VtlError, match="vtl.vicl.classical.ClasicalGenerator"):
-        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.classical.ClasicalGenerator"}),
+    with pytest.raises(VtlError, match="vtl.vicl.generation.classical.ClasicalGenerator"):
+        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.generation.classical.ClasicalGenerator"}),
                   progress=False)
-    from vtl.vicl.gemini import MissingApiKeyError
+    from vtl.vicl.clients.gemini import MissingApiKeyError
 
     with pytest.raises(MissingApiKeyError, match="GEMINI_API_KEY"):
-        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.generators.GeminiImageGenerator"}),
+        run_infer(InferConfig(**base, generator={"class_path": "vtl.vicl.generation.gemini.GeminiImageGenerator"}),
                   progress=False)
     path = run_infer(InferConfig(**base), progress=False)  # the corrected config runs in the same directory
     assert len(read_results(path)) == 4

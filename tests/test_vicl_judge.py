@@ -9,14 +9,14 @@ import pytest
 from fake_gemini import FakeGemini, error, reply, text_body
 
 from vtl.errors import VtlError
-from vtl.vicl.judge import (
+from vtl.vicl.scoring.judge import (
     GeminiJudge,
     MalformedAnswer,
     VieScorer,
     aggregate,
-    make_scorer,
     parse_scores,
 )
+from vtl.vicl.scoring.viescore import make_scorer
 
 IMG = np.full((16, 16, 3), 120, np.uint8)
 
@@ -88,9 +88,9 @@ def test_persistently_malformed_answers_count_as_failure():
 def test_make_scorer_choices():
     assert make_scorer(None) is None
     with pytest.raises(VtlError, match="judge"):
-        make_scorer({"class_path": "vtl.vicl.judge.GptJudge"})
+        make_scorer({"class_path": "vtl.vicl.scoring.judge.GptJudge"})
     with pytest.raises(VtlError, match="judge_max_attempts must be an integer >= 1, got 0"):
-        make_scorer({"class_path": "vtl.vicl.judge.QwenJudge"}, max_attempts=0)  # refused before any model loads
+        make_scorer({"class_path": "vtl.vicl.scoring.judge.QwenJudge"}, max_attempts=0)  # refused before loading
 
 
 def test_gemini_judge_against_local_server(monkeypatch):

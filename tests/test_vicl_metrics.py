@@ -8,7 +8,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from vicl_helpers import add_noise, clean_image
 
-from vtl.vicl.metrics import PSNR_CAP, psnr, select_best, ssim
+from vtl.vicl.lowlevel.metrics import PSNR_CAP, psnr, select_best, ssim
 
 
 def test_psnr_ssim_match_skimage_on_known_images():

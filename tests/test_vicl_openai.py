@@ -25,19 +25,14 @@ from fake_openai import (
 from vicl_helpers import write_tuples
 
 from vtl.records import read_jsonl
-from vtl.vicl.corpus import build_corpus, failures_path
-from vtl.vicl.describe import describe_tuples
-from vtl.vicl.gemini import MissingApiKeyError
-from vtl.vicl.judge import VieScorer, make_scorer
-from vtl.vicl.openai_backend import (
-    ChatFailure,
-    OpenAIChat,
-    OpenAIConfigError,
-    OpenAIDescriber,
-    OpenAIJudge,
-    OpenAITeacher,
-)
-from vtl.vicl.shards import Shard, ShardError, merge_records
+from vtl.vicl.clients.gemini import MissingApiKeyError
+from vtl.vicl.clients.openai_chat import ChatFailure, OpenAIChat, OpenAIConfigError
+from vtl.vicl.distill.describe import OpenAIDescriber, describe_tuples
+from vtl.vicl.scoring.judge import OpenAIJudge, VieScorer
+from vtl.vicl.scoring.viescore import make_scorer
+from vtl.vicl.teaching.corpus import build_corpus, failures_path
+from vtl.vicl.teaching.shards import Shard, ShardError, merge_records
+from vtl.vicl.teaching.teachers import OpenAITeacher
 
 TESTS = Path(__file__).parent
 
@@ -180,7 +175,7 @@ def judge_answer(a: float, b: float) -> Reply:
 
 
 def test_judge_through_the_server(server):
-    scorer = make_scorer({"class_path": "vtl.vicl.openai_backend.OpenAIJudge",
+    scorer = make_scorer({"class_path": "vtl.vicl.scoring.judge.OpenAIJudge",
                           "init_args": {"model": "judge", "base_url": server.base_url, "api_key_env": None}})
     assert isinstance(scorer.backend, OpenAIJudge)
     server.push(judge_answer(8, 6), Reply(body=chat_json(None, refusal="no")), judge_answer(9, 4))
@@ -237,8 +232,8 @@ def test_two_shards_merge_to_the_unsharded_result(server, tuples, tmp_path):
 
 CHILD = """
 import sys
-from vtl.vicl.corpus import build_corpus
-from vtl.vicl.openai_backend import OpenAITeacher
+from vtl.vicl.teaching.corpus import build_corpus
+from vtl.vicl.teaching.teachers import OpenAITeacher
 teacher = OpenAITeacher("teacher", base_url=sys.argv[1], api_key_env=None, max_concurrency=1)
 build_corpus(sys.argv[2], sys.argv[3], teacher, split="eval")
 """
@@ -286,9 +281,9 @@ def test_api_keys_appear_in_no_output(server, tuples, tmp_path, monkeypatch, cap
                                            else __import__("fake_openai").default_responder(path, body))
     config = InferConfig(
         tuples=str(tuples), descriptions=str(tmp_path / "descriptions.jsonl"), out=str(tmp_path / "infer"), k=2,
-        generator={"class_path": "vtl.vicl.openai_images.OpenAIImageEditGenerator",
+        generator={"class_path": "vtl.vicl.generation.openai_images.OpenAIImageEditGenerator",
                    "init_args": {"model": "gpt-image-1", **common}},
-        judge={"class_path": "vtl.vicl.openai_backend.OpenAIJudge", "init_args": {"model": "judge", **common}},
+        judge={"class_path": "vtl.vicl.scoring.judge.OpenAIJudge", "init_args": {"model": "judge", **common}},
         judge_max_attempts=1, limit=1,
     )
     run_infer(config, progress=False)
@@ -305,11 +300,11 @@ def test_api_keys_appear_in_no_output(server, tuples, tmp_path, monkeypatch, cap
 
 
 @pytest.mark.parametrize(("cls_path", "base"), [
-    ("vtl.vicl.openai_backend.OpenAITeacher", "vtl.vicl.teachers.Teacher"),
-    ("vtl.vicl.openai_backend.OpenAIJudge", "vtl.vicl.judge.JudgeBackend"),
-    ("vtl.vicl.openai_images.OpenAIImageEditGenerator", "vtl.vicl.generators.Generator"),
-    ("vtl.vicl.seedream.SeedreamGenerator", "vtl.vicl.generators.Generator"),
-    ("vtl.vicl.diffusers_editors.DiffusersEditor", "vtl.vicl.generators.Generator"),
+    ("vtl.vicl.teaching.teachers.OpenAITeacher", "vtl.vicl.teaching.teachers.Teacher"),
+    ("vtl.vicl.scoring.judge.OpenAIJudge", "vtl.vicl.scoring.judge.JudgeBackend"),
+    ("vtl.vicl.generation.openai_images.OpenAIImageEditGenerator", "vtl.vicl.generation.base.Generator"),
+    ("vtl.vicl.generation.seedream.SeedreamGenerator", "vtl.vicl.generation.base.Generator"),
+    ("vtl.vicl.generation.diffusers_editors.DiffusersEditor", "vtl.vicl.generation.base.Generator"),
 ])
 def test_backends_are_class_path_with_typed_init_args(cls_path, base):
     import importlib

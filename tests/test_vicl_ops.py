@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from vtl.vicl.analytic import image_stats, luma
-from vtl.vicl.degrade import OPERATORS, make_pair
-from vtl.vicl.images import SKIMAGE_EVAL, SKIMAGE_TRAIN, clean_image
-from vtl.vicl.lowlevel import (
+from vtl.vicl.lowlevel.degrade import OPERATORS, make_pair
+from vtl.vicl.lowlevel.images import SKIMAGE_EVAL, SKIMAGE_TRAIN, clean_image
+from vtl.vicl.lowlevel.tasks import (
     LABELS,
     LOW_LEVEL_TASKS,
     REPORTED_SCENARIOS,
@@ -19,6 +18,7 @@ from vtl.vicl.lowlevel import (
     parse_pair,
     resolve_pairs,
 )
+from vtl.vicl.teaching.analytic import image_stats, luma
 
 SIZE = 64
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vtl.vicl.infer import InferConfig, read_results
+from vtl.vicl.infer import InferConfig
+from vtl.vicl.scoring.results import read_results
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "vicl").glob("*.yaml"))
 
@@ -16,8 +17,8 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "vicl").glob
 def test_infer_configs_parse(path):
     config = InferConfig.from_yaml(path)
     from vtl.components import check
-    from vtl.vicl.generators import Generator
-    from vtl.vicl.judge import JudgeBackend
+    from vtl.vicl.generation.base import Generator
+    from vtl.vicl.scoring.judge import JudgeBackend
 
     check(config.generator, Generator, "generator")  # against the constructor, nothing built
     if config.judge is not None:

@@ -10,8 +10,8 @@ from vtl.errors import VtlError
 
 
 def test_teacher_prompt_from_text():
-    from vtl.vicl.teacher_prompts import PROMPT_VERSION, TEACHER_PROMPT
-    from vtl.vicl.teachers import Teacher
+    from vtl.vicl.teaching.prompts import PROMPT_VERSION, TEACHER_PROMPT
+    from vtl.vicl.teaching.teachers import Teacher
 
     teacher = Teacher()
     teacher._set_prompt(None)
@@ -33,7 +33,7 @@ def _run(path, deltas):
 
 
 def test_report_over_two_generators(tmp_path, capsys):
-    from vtl.vicl.report import report
+    from vtl.vicl.scoring.report import report
 
     _run(tmp_path / "gemini", {"Deblur→Dehaze": (1, 0.1, 1), "Dehaze→Derain": (-1, -0.1, 1)})
     _run(tmp_path / "seedream", {"Deblur→Dehaze": (1, -0.1, 1), "Dehaze→Derain": (1, 0.1, 1)})

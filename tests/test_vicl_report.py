@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vtl.cli import main
-from vtl.vicl.report import summarize, tier
+from vtl.vicl.scoring.report import summarize, tier
 
 
 def _rec(tid, arm, pair, psnr, ssim, vie=None, status="ok", judged=True):
@@ -81,7 +81,7 @@ def test_report_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, vtl.vicl.report, vtl.vicl.infer; sys.exit('torch' in sys.modules)"
+    code = "import sys, vtl.vicl.scoring.report, vtl.vicl.infer; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -16,9 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
-from vtl.vicl.generators import Candidate, Failure
-from vtl.vicl.openai_backend import OpenAIConfigError
-from vtl.vicl.seedream import SeedreamGenerator
+from vtl.vicl.clients.openai_chat import OpenAIConfigError
+from vtl.vicl.generation.base import Candidate, Failure
+from vtl.vicl.generation.seedream import SeedreamGenerator
 
 KEY = "fal-test-SECRET-key-42"
 

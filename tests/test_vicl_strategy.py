@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vtl.vicl.strategy import DecoderFSDPStrategy, gather_full_state_dict, layer_name_policy
+from vtl.vicl.distill.strategy import DecoderFSDPStrategy, gather_full_state_dict, layer_name_policy
 
 
 class Qwen3VLTextDecoderLayer(torch.nn.Linear):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from vtl.vicl.lowlevel import SECOND_TIER, TOP_TIER, pair_label
-from vtl.vicl.report import combine_runs, combined_tier, tier
+from vtl.vicl.lowlevel.tasks import SECOND_TIER, TOP_TIER, pair_label
+from vtl.vicl.scoring.report import combine_runs, combined_tier, tier
 
 #            pair: (PSNR base, ours, SSIM base, ours, VIEScore base, ours)
 GEMINI = {

@@ -37,7 +37,7 @@ DEGRADE = {"low_light_enhancement": darken, "denoising": add_noise}
 
 def write_tuples(root: Path, specs: list[tuple[str, str, str]], size: int = 48) -> Path:
     """tuples.jsonl in the `vtl vicl pairs` format for (id, task_a, task_b) specs; eval split; returns its path."""
-    from vtl.vicl.lowlevel import pair_label
+    from vtl.vicl.lowlevel.tasks import pair_label
 
     (root / "images").mkdir(parents=True, exist_ok=True)
     lines = []

@@ -1,7 +1,7 @@
 """Backends chosen in YAML as `class_path` + typed `init_args`, built by jsonargparse against the real constructor.
 
-A spec is `{"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {...}}` (a class imported in the
-base class's module may be named by its bare name, e.g. `ClassicalGenerator`). `build(spec, Base)` checks the
+A spec is `{"class_path": "vtl.vicl.generation.classical.ClassicalGenerator", "init_args": {...}}` (a class imported
+in the base class's module may be named by its bare name, e.g. `ClassicalGenerator`). `build(spec, Base)` checks the
 init_args against the constructor's signature, then instantiates; `check(spec, Base)` only checks. A command keeps
 the spec itself (a plain dict) to record what ran and to build the backend only when there is work for it.
 """

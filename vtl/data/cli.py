@@ -47,7 +47,7 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
         tasks: Task names or abbreviations (comma- or space-separated), or all; default: the 13.
         split: Split to read: val or test.
     """
-    from vtl.data.validate import check_source
+    from vtl.data.check import check_source
 
     joined = None if tasks is None else ",".join(tasks)  # resolve_tasks reads commas and "all"
     try:

@@ -1,16 +1,13 @@
 """Row validation for BLINK-format data: every bad row becomes a `DataError` naming file, row idx, field and fix.
 
 The loaders hand each raw row (a dict in BLINK's schema) to `to_sample`, which checks it against the task registry
-and returns a `BlinkSample` with lazily decoded images. `check_source` runs the same path over a whole source and
-collects all errors instead of stopping at the first, for `vtl data check`.
+and returns a `BlinkSample` with lazily decoded images (`vtl.data.check` runs the same path over a whole source).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ from PIL import Image
 
 from vtl.data.sample import LETTERS, BlinkSample
 from vtl.errors import VtlError
-from vtl.tasks import Task, get_task
+from vtl.tasks import Task
 
 IMAGE_FIELDS = ("image_1", "image_2", "image_3", "image_4")
 
@@ -218,69 +215,6 @@ def pixel_sha256(image: Image.Image) -> str:
     h = hashlib.sha256(f"{image.mode}:{image.size}".encode())
     h.update(image.tobytes())
     return h.hexdigest()
-
-
-@dataclass
-class CheckReport:
-    """What `check_source` found: answer-letter counts per task and every error."""
-
-    counts: dict[str, Counter] = field(default_factory=dict)
-    errors: list[DataError] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # tasks a partial directory does not hold (not checked)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def table(self) -> str:
-        """Rows per task and per answer letter, as a fixed-width text table."""
-        letters = sorted({k for c in self.counts.values() for k in c}, key=lambda x: (x == "hidden", x))
-        head = f"{'task':<27}{'rows':>6}" + "".join(f"{x:>8}" for x in letters)
-        lines = [head, "-" * len(head)]
-        for task, c in self.counts.items():
-            valid = set(get_task(task).letters) | {"hidden"}  # "-": not a letter of this task
-            cells = "".join(f"{c.get(x, 0) if x in valid else '-':>8}" for x in letters)
-            lines.append(f"{task:<27}{sum(c.values()):>6}" + cells)
-        total = Counter()
-        for c in self.counts.values():
-            total.update(c)
-        lines.append(f"{'total':<27}{sum(total.values()):>6}" + "".join(f"{total.get(x, 0):>8}" for x in letters))
-        return "\n".join(lines)
-
-
-def check_source(source: str, tasks=None, split: str = "val") -> CheckReport:
-    """Validate every row of a source; collect all errors (source-level and row-level, every bad field of a row)
-    rather than the first.
-
-    A directory given without `tasks` may hold only some tasks: those present are checked and the others listed in
-    `missing`. Tasks named in `tasks` but absent are errors, each reported.
-    """
-    from vtl.data.loaders import read_rows
-
-    report = CheckReport()
-    try:
-        groups, report.errors = read_rows(source, tasks, split, missing=report.missing)
-    except DataError as err:
-        report.errors.append(err)
-        return report
-    if tasks is not None:
-        report.errors.extend(DataError(str(source), None, None, f"no {split!r} data for task {name}",
-                                       "add it or leave it out of --tasks") for name in report.missing)
-        report.missing = []
-    for task_name, rows in groups.items():
-        counts = report.counts.setdefault(task_name, Counter())
-        seen: set[str] = set()
-        for raw in rows:
-            sample, problems = row_problems(raw.row, raw.task, raw.origin, raw.position, split, raw.base_dir)
-            if sample is not None:
-                try:
-                    check_unique(sample, seen)
-                except DataError as err:
-                    problems.append(err)
-            report.errors.extend(problems)
-            if not problems:
-                counts[sample.answer_letter or "hidden"] += 1
-    return report
 
 
 def check_unique(sample: BlinkSample, seen: set[str]) -> None:

@@ -439,13 +439,18 @@ def write_neutral_tiny_model(out_dir, steps: int = NEUTRAL_STEPS, seed: int = 0)
 def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
     import random
 
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
     from vtl.data.planted import PLANTED_IMAGE_SIZE, neutral_samples
     from vtl.models.chat import ChatCollator, blink_example
-    from vtl.models.loading import load_model
     from vtl.models.training import assistant_loss
 
     torch.manual_seed(seed)
-    model, processor = load_model(str(tiny_model_dir()), dtype=torch.float32)
+    # The qwen2.5-vl checkpoint just written needs none of load_model's name resolution, pixel budget or family
+    # sync (all no-ops here), and loading it directly keeps tiny below vtl.models.loading, which resolves vtl:// names.
+    source = tiny_model_dir()
+    processor = AutoProcessor.from_pretrained(source)
+    model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
     for name, param in model.named_parameters():
         param.requires_grad_(".visual." not in f".{name}")
     model.train()

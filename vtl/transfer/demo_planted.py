@@ -19,14 +19,14 @@ from pathlib import Path
 from vtl.data.planted import PLANTED_FILE, PlantedWorld
 from vtl.errors import VtlError
 from vtl.transfer import sweep as sw
-from vtl.transfer.demo import (
+from vtl.transfer.demo_runs import (
     PLANTED_CONFIDENCE,
     PLANTED_SWEEP,
-    _demo_sweep,
-    _elapsed,
-    _report_run,
     analyze_runs,
+    demo_sweep,
+    elapsed,
     finish,
+    report_run,
     run_grid,
 )
 
@@ -44,7 +44,7 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     root = Path(out)
     if jobs < 1:
         raise VtlError(f"--jobs {jobs}: give at least 1")
-    sweep = _demo_sweep(sources, max_epochs, sets, PLANTED_SWEEP)
+    sweep = demo_sweep(sources, max_epochs, sets, PLANTED_SWEEP)
     if max_epochs is not None:  # the config scores the targets after its last epoch only
         sweep = sw.restrict(sweep, {"trainer.check_val_every_n_epoch": [max_epochs]})
     tasks = list(sweep.parameters["data.source_task"])
@@ -53,7 +53,7 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
           f"{sweep.size} fine-tuning runs of the tiny model, then the transfer analysis")
     if len(tasks) < 13:
         print(f"  a subset of the 13 sources ({', '.join(tasks)}): what is planted among them can be recovered")
-    print(f"[1/4] planted world and warmed-up tiny model {_elapsed(started)}")
+    print(f"[1/4] planted world and warmed-up tiny model {elapsed(started)}")
     suite = _build_planted()
     world = PlantedWorld.load(suite)
     print_planted(world, suite / PLANTED_FILE)
@@ -61,7 +61,7 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
         print_planted(world.restricted(tasks), None)
 
     print(f"[2/4] transfer grid: {sw.find_sweep_file(PLANTED_SWEEP)} -> {root}/<run>, {jobs} at a time "
-          f"{_elapsed(started)}")
+          f"{elapsed(started)}")
     runs = sw.expand_grid(sweep, root)
     complete, result = run_grid(lambda: run_parallel(sweep, runs, jobs=jobs, quiet=not verbose), runs)
     if result is None:
@@ -69,12 +69,12 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
 
     analysis = root / "analysis"
     print(f"[3/4] transfer analysis of {len(complete)} run(s), Wilcoxon at confidence {PLANTED_CONFIDENCE} -> "
-          f"{analysis} {_elapsed(started)}")
+          f"{analysis} {elapsed(started)}")
     summary = analyze_runs(complete, analysis, PLANTED_CONFIDENCE)
     if summary is None:
         return 1
     label = next(iter(summary.values()))  # the runs share one model: one label
-    print(f"\n[4/4] planted vs recovered {_elapsed(started)}")
+    print(f"\n[4/4] planted vs recovered {elapsed(started)}")
     comparison = compare(world, label)
     for line in comparison_lines(comparison):
         print(line)
@@ -120,7 +120,7 @@ def run_parallel(sweep: sw.SweepFile, runs: list[sw.SweepRun], *, jobs: int, qui
     shares run side by side); one-thread fits when more than one runs, so they do not fight over the cores."""
     jobs = max(1, min(jobs, len(runs)))
     if jobs == 1:
-        return sw.run_sweep(sweep, runs, quiet=quiet, on_done=_report_run)
+        return sw.run_sweep(sweep, runs, quiet=quiet, on_done=report_run)
     pending = sum(not r.complete for r in runs)
     print(f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - pending} complete, {pending} to run")
     lock = threading.Lock()
@@ -136,7 +136,7 @@ def run_parallel(sweep: sw.SweepFile, runs: list[sw.SweepRun], *, jobs: int, qui
     results: list[sw.SweepResult | None] = [None] * jobs
 
     def work(i: int) -> None:
-        results[i] = sw.run_sweep(sweep, shares[i], quiet=quiet, say=say, on_done=_report_run)
+        results[i] = sw.run_sweep(sweep, shares[i], quiet=quiet, say=say, on_done=report_run)
 
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"

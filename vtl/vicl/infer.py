@@ -18,12 +18,12 @@ Config (YAML; paths relative to the working directory):
     k: 10
     limit: null                                  # at most this many tuples per pair
     concurrency: 4                               # parallel queries for API backends
-    generator:                                   # a subclass of vtl.vicl.generators.Generator and its arguments
-      class_path: vtl.vicl.classical.ClassicalGenerator   # or vtl.vicl.generators.GeminiImageGenerator
+    generator:                                   # a subclass of vtl.vicl.generation.base.Generator and its arguments
+      class_path: vtl.vicl.generation.classical.ClassicalGenerator  # or ….generation.gemini.GeminiImageGenerator
       init_args: {}
-    judge: null                                  # or {class_path: vtl.vicl.judge.QwenJudge, init_args: {...}}
+    judge: null                                  # or {class_path: vtl.vicl.scoring.judge.QwenJudge, init_args: {...}}
     judge_max_attempts: 3                        # judge calls per prompt before an item counts as failed
-    viescore: paper                              # or authors-code (vtl.vicl.viescore)
+    viescore: paper                              # or authors-code (vtl.vicl.scoring.viescore)
     judge_prompts: null                          # {sc, pq} (paper) or {judge} (authors-code): file or inline text
     instruction: null                            # the generator instruction as a file or inline text (null: vtl's)
 """
@@ -43,9 +43,10 @@ import numpy as np
 from PIL import Image
 
 from vtl.locks import RunDirLock
-from vtl.records import JsonlAppender, done_keys, guard_run_settings, numbered_records, read_jsonl
-from vtl.vicl.generators import Generator
-from vtl.vicl.judge import JudgeBackend
+from vtl.records import JsonlAppender, done_keys, guard_run_settings, numbered_records
+from vtl.vicl.generation.base import Generator
+from vtl.vicl.scoring.judge import JudgeBackend
+from vtl.vicl.scoring.results import RESULTS_FILE, item_key, read_results
 
 log = logging.getLogger("vtl.vicl")
 
@@ -53,12 +54,11 @@ log = logging.getLogger("vtl.vicl")
 # of the same eval tuple. The teacher saw B_out, so that arm is an upper bound for what a description can do.
 ARMS = ("baseline", "ours", "teacher")
 DEFAULT_ARMS = ("baseline", "ours")
-RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "config.json"
 # Config fields that must match for a rerun to continue an existing run directory.
 RUN_IDENTITY = ("tuples", "descriptions", "teacher_descriptions", "split", "k", "generator", "judge",
                 "judge_max_attempts", "viescore", "judge_prompts", "instruction")
-CLASSICAL = {"class_path": "vtl.vicl.classical.ClassicalGenerator", "init_args": {}}
+CLASSICAL = {"class_path": "vtl.vicl.generation.classical.ClassicalGenerator", "init_args": {}}
 
 
 @dataclass
@@ -100,7 +100,7 @@ class InferConfig:
             spec = getattr(self, name)
             if (spec is not None or name == "generator") and (not isinstance(spec, dict) or "class_path" not in spec):
                 raise ValueError(f"`{name}:` needs a class_path (and optionally init_args), got {spec!r}")
-        from vtl.vicl.viescore import VARIANTS
+        from vtl.vicl.scoring.viescore import VARIANTS
 
         if self.viescore not in VARIANTS:
             raise ValueError(f"`viescore:` must be one of {list(VARIANTS)}, got {self.viescore!r}")
@@ -140,8 +140,8 @@ IMAGE_FIELDS = ("a_in", "a_out", "b_in", "b_out")
 def read_tuples(path: str | Path, split: str | None = None, pairs: list[str] | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     """Tuples of a `vtl vicl pairs` file (read by `load_tuples`), at most `limit` per pair, image files checked."""
-    from vtl.vicl.lowlevel import pair_label, parse_pair
-    from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.lowlevel.pairs import load_tuples
+    from vtl.vicl.lowlevel.tasks import pair_label, parse_pair
 
     out, per_pair = [], {}
     for t in load_tuples(path, split=split, pairs=pairs):
@@ -179,18 +179,6 @@ def load_rgb(path: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-# --- results file -------------------------------------------------------------------------------------------------
-
-
-def item_key(tuple_id: str, arm: str) -> str:
-    return f"{tuple_id}|{arm}"
-
-
-def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a results.jsonl (none when it does not exist yet); a torn last line is ignored."""
-    return read_jsonl(path, missing_ok=True)
-
-
 def _save_png(image: np.ndarray, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     Image.fromarray(image).save(tmp, format="PNG")
@@ -216,7 +204,8 @@ def _check_run_dir(out: Path, config: InferConfig) -> None:
 
 def instruction_prompt(config: InferConfig):
     """The generator instruction of a run (a `PromptSource`): vtl's, or the file/inline text of `instruction:`."""
-    from vtl.vicl.prompts import PROMPT_VERSION, VICL_INSTRUCTION, PromptSource
+    from vtl.vicl.generation.prompts import PROMPT_VERSION, VICL_INSTRUCTION
+    from vtl.vicl.teaching.prompt_source import PromptSource
 
     return PromptSource.resolve(config.instruction, VICL_INSTRUCTION, PROMPT_VERSION, "instruction")
 
@@ -224,9 +213,10 @@ def instruction_prompt(config: InferConfig):
 def run_item(item: dict[str, Any], arm: str, description: str | None, generator, scorer, k: int,
              out: Path, instruction=None) -> dict[str, Any]:
     """Generate K candidates for one (tuple, arm), keep the best by PSNR, score it; the JSON record."""
-    from vtl.vicl.generators import Candidate
-    from vtl.vicl.metrics import select_best, ssim
-    from vtl.vicl.prompts import PROMPT_VERSION, VICL_INSTRUCTION, PromptSource, build_prompt
+    from vtl.vicl.generation.base import Candidate
+    from vtl.vicl.generation.prompts import PROMPT_VERSION, VICL_INSTRUCTION, build_prompt
+    from vtl.vicl.lowlevel.metrics import select_best, ssim
+    from vtl.vicl.teaching.prompt_source import PromptSource
 
     started = time.perf_counter()
     instruction = instruction or PromptSource.resolve(None, VICL_INSTRUCTION, PROMPT_VERSION)
@@ -271,7 +261,7 @@ def run_item(item: dict[str, Any], arm: str, description: str | None, generator,
 def run_infer(config: InferConfig, *, progress: bool = True) -> Path:
     """Run (or continue) an inference run, holding the run dir's lock; returns the results.jsonl path."""
     from vtl.components import build, check
-    from vtl.vicl.judge import make_scorer
+    from vtl.vicl.scoring.viescore import make_scorer
 
     # specs normalized (full class_path, every init_arg) and checked against the constructors before any work
     config = replace(config, generator=check(config.generator, Generator, "generator"),
@@ -374,10 +364,10 @@ def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl
         k: Candidates per query.
         limit: At most this many tuples per pair.
         concurrency: Parallel queries for API backends.
-        generator: The image generator: class_path (a subclass of vtl.vicl.generators.Generator) and init_args;
-            default: vtl.vicl.classical.ClassicalGenerator.
-        judge: The VIEScore judge: class_path (a subclass of vtl.vicl.judge.JudgeBackend) and init_args; default:
-            none (VIEScore not computed).
+        generator: The image generator: class_path (a subclass of vtl.vicl.generation.base.Generator) and init_args;
+            default: vtl.vicl.generation.classical.ClassicalGenerator.
+        judge: The VIEScore judge: class_path (a subclass of vtl.vicl.scoring.judge.JudgeBackend) and init_args;
+            default: none (VIEScore not computed).
         judge_max_attempts: Judge calls per prompt before an item's VIEScore counts as failed.
         viescore: VIEScore variant: "paper" (SC and PQ calls, min/min, sqrt(SC*PQ), failures excluded) or
             "authors-code" (one four-image call, (SC+PQ)/2, a failure scores 0).

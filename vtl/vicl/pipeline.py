@@ -72,12 +72,12 @@ def run_pipeline(
     progress: bool = True,
 ) -> dict:
     """Run (or continue) the chain under `out`; returns the report summary."""
-    from vtl.vicl.corpus import build_corpus
-    from vtl.vicl.diversity import filter_corpus
     from vtl.vicl.infer import InferConfig, run_infer
-    from vtl.vicl.pairs import write_tuples
-    from vtl.vicl.report import write_report
-    from vtl.vicl.teachers import AnalyticTeacher
+    from vtl.vicl.lowlevel.pairs import write_tuples
+    from vtl.vicl.scoring.report import write_report
+    from vtl.vicl.teaching.corpus import build_corpus
+    from vtl.vicl.teaching.diversity import filter_corpus
+    from vtl.vicl.teaching.teachers import AnalyticTeacher
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def run_pipeline(
     steps.start(f"steered generation (classical backend, K={k}, judge {judge}) -> {out / 'infer'}")
     judge_cfg = None
     if judge == "qwen":
-        judge_cfg = {"class_path": "vtl.vicl.judge.QwenJudge",
+        judge_cfg = {"class_path": "vtl.vicl.scoring.judge.QwenJudge",
                      "init_args": {"model": "vtl://tiny-qwen2.5-vl", "max_new_tokens": 32}}
     config = InferConfig(tuples=str(tuples), descriptions=str(descriptions),
                          teacher_descriptions=str(corpus_dir / "teacher_eval.jsonl"),
@@ -149,8 +149,8 @@ def run_pipeline(
 
 
 def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) -> None:
-    from vtl.vicl.describe import describe_tuples, load_student
-    from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.distill.describe import describe_tuples, load_student
+    from vtl.vicl.lowlevel.pairs import load_tuples
 
     wanted = {t.id for t in load_tuples(tuples, split="eval")}
     if descriptions.is_file():

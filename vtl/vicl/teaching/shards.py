@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys, iter_jsonl
-from vtl.vicl.images import stable_seed
+from vtl.vicl.lowlevel.images import stable_seed
 
 log = logging.getLogger("vtl.vicl")
 

@@ -4,7 +4,7 @@ Comparisons are paired: a metric's means use only the tuples where both arms hav
 an image; VIEScore: the judge answered for both). Tier per pair: "top" when at least 2 of the 3 metrics improve;
 "second" when VIEScore improves while PSNR or SSIM gets worse; otherwise "none". Without judged items VIEScore is
 "n/a": the pair can still reach "top" through PSNR and SSIM but never "second", and the report says so.
-VIEScore per item is the number its variant reports (`vtl.vicl.viescore`); with `vie_average="all"` the VIEScore
+VIEScore per item is the number its variant reports (`vtl.vicl.scoring.viescore`); with `vie_average="all"` the VIEScore
 means are over every logged row of each arm instead (the T2T-VICL authors' averaging; authors-code failures count 0).
 Writes RUN_DIR/report.md, RUN_DIR/summary.json and RUN_DIR/examples.png. Analysis code: no torch.
 
@@ -69,8 +69,8 @@ def tier(deltas: dict[str, float | None]) -> str:
 def compare(latest: dict[tuple[str, str], dict[str, Any]], arm: str = "ours",
             vie_average: str = "paired") -> dict[str, dict[str, Any]]:
     """Per pair: paired means of baseline and `arm` (VIEScore: paired, or over all logged rows), deltas, tier."""
-    from vtl.vicl.lowlevel import SECOND_TIER, TOP_TIER, parse_pair
-    from vtl.vicl.viescore import mean_viescore
+    from vtl.vicl.lowlevel.tasks import SECOND_TIER, TOP_TIER, parse_pair
+    from vtl.vicl.scoring.viescore import mean_viescore
 
     if vie_average not in ("paired", "all"):
         raise ValueError(f"vie_average must be 'paired' or 'all', got {vie_average!r}")
@@ -363,7 +363,7 @@ def example_figure(records: list[dict[str, Any]], run_dir: Path, path: Path, n: 
 def write_report(run_dir: str | Path, *, n_examples: int = 4, print_table: bool = True,
                  vie_average: str = "paired") -> dict[str, Any]:
     """Read RUN_DIR/results.jsonl, write report.md, summary.json and examples.png there; the summary."""
-    from vtl.vicl.infer import RESULTS_FILE, read_results
+    from vtl.vicl.scoring.results import RESULTS_FILE, read_results
 
     run_dir = Path(run_dir)
     results = run_dir / RESULTS_FILE

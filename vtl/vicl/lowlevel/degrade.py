@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from vtl.vicl.lowlevel import LOW_LEVEL_TASKS, task_id
+from vtl.vicl.lowlevel.tasks import LOW_LEVEL_TASKS, task_id
 
 Operator = Callable[[np.ndarray, np.random.Generator, "np.ndarray | None"], tuple[np.ndarray, np.ndarray]]
 

@@ -1,7 +1,7 @@
 """VIEScore variants and how a run's VIEScore is averaged; the variant and the averaging are recorded.
 
-- `paper` (`vtl.vicl.judge.VieScorer`): SC and PQ from separate judge calls, each the min of its sub-scores on 0-10,
-  O = sqrt(SC * PQ). A failed judgement is excluded from the means and counted.
+- `paper` (`vtl.vicl.scoring.judge.VieScorer`): SC and PQ from separate judge calls, each the min of its sub-scores on
+  0-10, O = sqrt(SC * PQ). A failed judgement is excluded from the means and counted.
 - `authors-code` (`AuthorsCodeScorer`): what the T2T-VICL authors' evaluation computes. One judge call sees the
   four images (A_in, A_out, B_in, output) and both task names, answers {"score": [SC, PQ]} on 1-10, and the item's
   score is (SC + PQ) / 2; a failed judgement scores 0 and is averaged in.
@@ -23,7 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vtl.vicl.judge import JudgeBackend, MalformedAnswer, VieScore, VieScorer, parse_scores
+from vtl.components import build
+from vtl.errors import UsageError
+from vtl.vicl.scoring.judge import JudgeBackend, MalformedAnswer, VieScore, VieScorer, parse_scores
 
 log = logging.getLogger("vtl.vicl")
 
@@ -44,7 +46,7 @@ AUTHORS_CODE_PROMPT = (
 
 
 def _task_folder(task: str) -> str:
-    from vtl.vicl.lowlevel import AUTHORS_TASK_DIRS
+    from vtl.vicl.lowlevel.tasks import AUTHORS_TASK_DIRS
 
     return AUTHORS_TASK_DIRS.get(task, task)
 
@@ -60,7 +62,7 @@ class AuthorsCodeScorer:
 
     @property
     def prompt_version(self) -> str:
-        from vtl.vicl.prompts import prompt_sha
+        from vtl.vicl.teaching.prompt_source import prompt_sha
 
         if self.prompt == AUTHORS_CODE_PROMPT:
             return AUTHORS_CODE_VERSION
@@ -75,7 +77,7 @@ class AuthorsCodeScorer:
             try:
                 answer = self.backend.ask(text, [*images, output], attempt)
             except Exception as exc:  # noqa: BLE001 - the authors count an API failure as a 0 score
-                from vtl.vicl.gemini import is_retryable
+                from vtl.vicl.clients.gemini import is_retryable
 
                 if not is_retryable(exc):
                     raise
@@ -94,8 +96,8 @@ class AuthorsCodeScorer:
 def make_variant_scorer(backend: JudgeBackend, variant: Variant = "paper", *, max_attempts: int = 3,
                         prompts: dict[str, str] | None = None):
     """The scorer of `variant` over `backend`; `prompts` replaces judge prompts ("sc"/"pq" or "judge")."""
-    from vtl.vicl.judge import PQ_PROMPT, SC_PROMPT
-    from vtl.vicl.prompts import PromptError, read_prompt
+    from vtl.vicl.scoring.judge import PQ_PROMPT, SC_PROMPT
+    from vtl.vicl.teaching.prompt_source import PromptError, read_prompt
 
     if not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"judge.max_attempts must be an integer >= 1, got {max_attempts!r}")
@@ -137,3 +139,18 @@ def mean_viescore(rows: Iterable[dict[str, Any] | None]) -> tuple[float | None, 
         if value is not None:
             used.append(value)
     return (sum(used) / len(used) if used else None), len(used), failed
+
+
+def make_scorer(judge: dict[str, Any] | None, max_attempts: int = 3, variant: str = "paper",
+                prompts: dict[str, str] | None = None):
+    """A VIEScore scorer of `variant` ("paper" or "authors-code") over the judge a `class_path`/`init_args` spec
+    names; None for no judge (VIEScore not computed). `prompts` may replace the variant's judge prompts (file or
+    inline text): keys "sc" and "pq" for paper, "judge" for authors-code."""
+    if judge is None:
+        return None
+    if variant not in VARIANTS:
+        raise UsageError(f"viescore variant must be one of {list(VARIANTS)}, got {variant!r}")
+    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+        raise UsageError(f"judge_max_attempts must be an integer >= 1, got {max_attempts!r}")
+    return make_variant_scorer(build(judge, JudgeBackend, "judge"), variant, max_attempts=max_attempts,
+                               prompts=prompts)

@@ -164,8 +164,8 @@ class StudentDistiller(LightningModule):
 
     def generate_descriptions(self, examples: list) -> list[str]:
         """Greedy descriptions for ChatExamples (their answers are ignored)."""
-        from vtl.vicl.teacher_prompts import clean_description
-        from vtl.vicl.teachers import generate_texts
+        from vtl.vicl.teaching.prompts import clean_description
+        from vtl.vicl.teaching.teachers import generate_texts
 
         was_training = self.model.training
         self.model.eval()
@@ -205,7 +205,7 @@ class StudentDistiller(LightningModule):
             check_trainable_present(checkpoint["state_dict"], self.model)
 
     def on_train_end(self) -> None:
-        from vtl.vicl.strategy import gather_full_state_dict
+        from vtl.vicl.distill.strategy import gather_full_state_dict
 
         state = gather_full_state_dict(self.trainer.strategy)  # sharded strategies: every rank takes part
         if self.trainer.is_global_zero:

@@ -23,7 +23,7 @@ import numpy as np
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys, guard_run_settings, iter_jsonl, numbered_records
-from vtl.vicl.lowlevel import LABELS, pair_label, parse_pair, resolve_pairs, task_id
+from vtl.vicl.lowlevel.tasks import LABELS, pair_label, parse_pair, resolve_pairs, task_id
 
 log = logging.getLogger("vtl.vicl")
 
@@ -160,7 +160,7 @@ def load_real_pairs(root: str | Path) -> dict[str, list[RealPair]]:
 
 def split_real_pairs(pairs: list[RealPair], eval_fraction: float, seed: int) -> dict[str, list[RealPair]]:
     """Seeded split by name, independent of listing order; eval gets at least one pair when there are two or more."""
-    from vtl.vicl.images import stable_seed
+    from vtl.vicl.lowlevel.images import stable_seed
 
     ranked = sorted(pairs, key=lambda p: stable_seed("real-split", seed, p.task, p.name))
     n_eval = min(len(ranked) - 1, max(1, round(eval_fraction * len(ranked)))) if len(ranked) > 1 else 0
@@ -193,8 +193,8 @@ def tuple_id(a: str, b: str, split: str, index: int) -> str:
 
 def _side(task: str, split: str, key: str, *, seed: int, size: int, real: dict[str, dict[str, list[RealPair]]]):
     """(input, output, clean id, digest of the clean image) for one side of a tuple."""
-    from vtl.vicl.degrade import make_pair
-    from vtl.vicl.images import clean_image, stable_seed
+    from vtl.vicl.lowlevel.degrade import make_pair
+    from vtl.vicl.lowlevel.images import clean_image, stable_seed
 
     if task in real:
         pool = real[task][split]

@@ -5,8 +5,8 @@ O = sqrt(SC * PQ) as in VIEScore, and O_mean = (SC + PQ) / 2 as the T2T-VICL aut
 A judge answer must be JSON with a two-number "score" list in [0, 10]; a malformed answer is asked again up to
 `max_attempts` times, then the item is a counted failure (never a silent zero).
 
-This module is the `paper` variant; `vtl.vicl.viescore` adds the `authors-code` variant (one four-image call) and
-the averaging rules. Every VieScore records its `variant` and `score`, the number that variant reports.
+This module is the `paper` variant; `vtl.vicl.scoring.viescore` adds the `authors-code` variant (one four-image call)
+and the averaging rules. Every VieScore records its `variant` and `score`, the number that variant reports.
 
 Backends: Gemini (google-genai) and a local Qwen2.5-VL through transformers (the tiny offline model runs the same
 code path; its random weights produce malformed answers, which the run reports as judge failures).
@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from vtl.vicl.clients.openai_chat import ChatFailure, OpenAIChat, OpenAIUnavailable
 
 if TYPE_CHECKING:
     from vtl.models.loading import QuantizationOptions
@@ -151,7 +153,7 @@ class VieScorer:
 
     @property
     def prompt_version(self) -> str:
-        from vtl.vicl.prompts import prompt_sha
+        from vtl.vicl.teaching.prompt_source import prompt_sha
 
         if (self.sc_prompt, self.pq_prompt) == (SC_PROMPT, PQ_PROMPT):
             return "viescore-paper-v1"
@@ -182,7 +184,7 @@ class VieScorer:
                 return VieScore(ok=False, attempts=n_sc, error=f"SC: {err}", judge=self.backend.name)
             pq, n_pq, err = self._ask_scores(self.pq_prompt, [result])
         except Exception as exc:  # noqa: BLE001 - API errors that outlived their retries are counted failures
-            from vtl.vicl.gemini import is_retryable
+            from vtl.vicl.clients.gemini import is_retryable
 
             if not is_retryable(exc):
                 raise
@@ -205,7 +207,7 @@ class GeminiJudge(JudgeBackend):
                  max_delay: float = 30.0, temperature: float = 0.0, retry_temperature: float | None = 0.7,
                  max_output_tokens: int | None = None):
         """`temperature` for the first answer; `retry_temperature` (None: the same) after a malformed one."""
-        from vtl.vicl.gemini import GeminiClient, RetryPolicy
+        from vtl.vicl.clients.gemini import GeminiClient, RetryPolicy
 
         self.model = model
         self.temperature = temperature
@@ -218,7 +220,7 @@ class GeminiJudge(JudgeBackend):
     def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
         from google.genai import types
 
-        from vtl.vicl.gemini import image_part, response_text
+        from vtl.vicl.clients.gemini import image_part, response_text
 
         contents = [*(image_part(im) for im in images), types.Part.from_text(text=prompt)]
         config = types.GenerateContentConfig(
@@ -273,20 +275,19 @@ class QwenJudge(JudgeBackend):
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
-def make_scorer(judge: dict[str, Any] | None, max_attempts: int = 3, variant: str = "paper",
-                prompts: dict[str, str] | None = None):
-    """A VIEScore scorer of `variant` ("paper" or "authors-code") over the judge a `class_path`/`init_args` spec
-    names; None for no judge (VIEScore not computed). `prompts` may replace the variant's judge prompts (file or
-    inline text): keys "sc" and "pq" for paper, "judge" for authors-code."""
-    from vtl.components import build
-    from vtl.errors import UsageError
-    from vtl.vicl.viescore import VARIANTS, make_variant_scorer
+class OpenAIJudge(OpenAIChat, JudgeBackend):
+    """A VIEScore judge (e.g. Qwen2.5-VL-72B-Instruct or gpt-4o): greedy first, `retry_temperature` when a malformed
+    answer is asked again (as the Gemini judge). A refusal or an empty reply comes back as text the score parser
+    rejects (so it is counted and explained); an error that outlived the retries raises OpenAIUnavailable, which
+    VIEScore counts as a judge failure. Takes OpenAIChat's arguments."""
 
-    if judge is None:
-        return None
-    if variant not in VARIANTS:
-        raise UsageError(f"viescore variant must be one of {list(VARIANTS)}, got {variant!r}")
-    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
-        raise UsageError(f"judge_max_attempts must be an integer >= 1, got {max_attempts!r}")
-    return make_variant_scorer(build(judge, JudgeBackend, "judge"), variant, max_attempts=max_attempts,
-                               prompts=prompts)
+    concurrent = True
+    retry_temperature = 0.7
+
+    def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
+        answer = self.complete(prompt, images, **({"temperature": self.retry_temperature} if attempt else {}))
+        if isinstance(answer, ChatFailure):
+            if answer.kind == "error":
+                raise OpenAIUnavailable(f"judge {self.name}: {answer.detail}")
+            return f"[{answer}]"
+        return answer

@@ -19,14 +19,36 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys
-from vtl.vicl.openai_backend import OpenAIDescriber
-from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
+from vtl.vicl.clients.openai_chat import OpenAIChat
+from vtl.vicl.teaching.prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION, clean_description, task_mentions
+from vtl.vicl.teaching.teachers import TeacherFailure, chat_description
+
+if TYPE_CHECKING:
+    from vtl.vicl.lowlevel.pairs import VICLTuple
 
 log = logging.getLogger("vtl.vicl")
+
+
+class OpenAIDescriber(OpenAIChat):
+    """The student served by vLLM/SGLang (its weights, or its LoRA adapter as a `--lora-modules` name) for
+    `vtl vicl describe`: sees A_in, A_out, B_in only. Takes OpenAIChat's arguments."""
+
+    @property
+    def identity(self) -> str:
+        return f"openai:{self.model}"
+
+    @property
+    def batch_size(self) -> int:
+        return 4 * self.max_concurrency
+
+    def describe(self, tuples: list[VICLTuple], prompt: str = STUDENT_PROMPT) -> list[str | TeacherFailure]:
+        answers = self.complete_many([(prompt, [t.path(k) for k in ("a_in", "a_out", "b_in")])
+                                      for t in tuples])
+        return [chat_description(a) for a in answers]
 
 
 @dataclass
@@ -45,7 +67,7 @@ class Student:
     def describe(self, tuples, max_new_tokens: int | None = None, *, prompt: str = STUDENT_PROMPT,
                  sampling: dict | None = None) -> list[str]:
         from vtl.models.chat import ChatExample
-        from vtl.vicl.teachers import generate_texts
+        from vtl.vicl.teaching.teachers import generate_texts
 
         examples = [ChatExample(images=t.student_images(), prompt=prompt) for t in tuples]
         texts = generate_texts(self.model, self.processor, examples,
@@ -82,7 +104,7 @@ def load_student(path: str | Path, *, base_model: str | None = None, device: str
     from transformers import AutoProcessor
 
     from vtl.models.loading import load_model
-    from vtl.vicl.student import EXPORT_META
+    from vtl.vicl.distill.student import EXPORT_META
 
     path = Path(path)
     meta_file = path / EXPORT_META
@@ -136,10 +158,10 @@ def describe_tuples(
     """Describe tuples not yet in `out` with a local student or an OpenAIDescriber; returns (written, already
     there). `batch_size`, `max_new_tokens` and `decoding` apply to a local student (a served one decodes as it was
     built). `prompt`: file or inline text (default: the prompt the student was trained with)."""
-    from vtl.vicl.corpus import log_failures
-    from vtl.vicl.pairs import load_tuples
-    from vtl.vicl.prompts import PromptSource
-    from vtl.vicl.shards import select
+    from vtl.vicl.lowlevel.pairs import load_tuples
+    from vtl.vicl.teaching.corpus import log_failures
+    from vtl.vicl.teaching.prompt_source import PromptSource
+    from vtl.vicl.teaching.shards import select
 
     decoding = decoding or Decoding()
     trained_with = student.prompt if isinstance(student, Student) else None
@@ -225,7 +247,7 @@ def describe(*, student: str, tuples: str, out: str, split: Literal["train", "ev
 
     try:
         if base_url:
-            from vtl.vicl.corpus import api_key_variable
+            from vtl.vicl.teaching.corpus import api_key_variable
 
             loaded = OpenAIDescriber(student, base_url=base_url, api_key_env=api_key_variable(api_key_env, "none"),
                                      max_concurrency=concurrency, timeout_s=timeout,

@@ -6,7 +6,7 @@ A rerun skips tuples already in the file; each line is appended and fsync'd as s
 loses at most the batch in flight and leaves no duplicate. Tuples whose teacher call failed (refused, empty, or an
 error that outlived the retries) are not written to the corpus (a rerun tries them again): they are counted in the
 summary and appended to `OUT.failures.jsonl` (tuple_id, teacher, model, reason). A refused API request (bad key,
-model or URL) stops the run. `shard="I/N"` describes only that shard's tuples (`vtl.vicl.shards`).
+model or URL) stops the run. `shard="I/N"` describes only that shard's tuples (`vtl.vicl.teaching.shards`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Literal
 from vtl.errors import VtlError
 from vtl.locks import file_lock
 from vtl.records import JsonlAppender, done_keys
-from vtl.vicl.teacher_prompts import task_mentions
+from vtl.vicl.teaching.prompts import task_mentions
 
 log = logging.getLogger("vtl.vicl")
 
@@ -53,8 +53,8 @@ def build_corpus(
     progress: bool = False,
 ) -> CorpusStats:
     """Describe every tuple of `split` (None: all) not yet in `out` with `teacher`, appending one line each."""
-    from vtl.vicl.pairs import load_tuples
-    from vtl.vicl.shards import select
+    from vtl.vicl.lowlevel.pairs import load_tuples
+    from vtl.vicl.teaching.shards import select
 
     out = Path(out)
     tuples = load_tuples(tuples_path, split=split, pairs=pairs)
@@ -123,7 +123,7 @@ def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None,
                  api_key_env: str | None = None, base_url: str | None = None, concurrency: int = 4,
                  timeout: float = 60, seed: int = 0, prompt: str | None = None):
     """The teacher `vtl vicl corpus` flags name (see `corpus` for the flags)."""
-    from vtl.vicl.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher
+    from vtl.vicl.teaching.teachers import AnalyticTeacher, GeminiTeacher, QwenTeacher
 
     if teacher == "analytic":
         return AnalyticTeacher(seed=seed)
@@ -139,7 +139,7 @@ def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None,
             options.update(quantization=None, dtype="float32", device_map=None)
         return QwenTeacher(name, **options)
     if teacher == "openai":
-        from vtl.vicl.openai_backend import OpenAITeacher
+        from vtl.vicl.teaching.teachers import OpenAITeacher
 
         return OpenAITeacher(model or "Qwen/Qwen2.5-VL-32B-Instruct", base_url=base_url,
                              api_key_env=api_key_variable(api_key_env, "OPENAI_API_KEY"), max_concurrency=concurrency,

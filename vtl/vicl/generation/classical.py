@@ -21,9 +21,9 @@ import numpy as np
 from scipy import ndimage
 from skimage import color, restoration
 
-from vtl.vicl.generators import Candidate, Failure, Generator, check_query
-from vtl.vicl.metrics import as_rgb_uint8, psnr
-from vtl.vicl.prompts import split_prompt
+from vtl.vicl.generation.base import Candidate, Failure, Generator, check_query
+from vtl.vicl.generation.prompts import split_prompt
+from vtl.vicl.lowlevel.metrics import as_rgb_uint8, psnr
 
 # An operator body: (image float HxWx3 in [0, 1], parameter, reference image float HxWx3) -> image float.
 OperatorFn = Callable[[np.ndarray, float, np.ndarray], np.ndarray]
@@ -229,7 +229,7 @@ OPERATORS_BY_NAME: dict[str, Operator] = {op.name: op for op in OPERATORS}
 
 def _embed(texts: list[str], model_path: str | None) -> np.ndarray:
     """Unit-norm all-MiniLM-L6-v2 embeddings [n, 384], through the diversity filter's shared loader."""
-    from vtl.vicl.diversity import embed_texts
+    from vtl.vicl.teaching.diversity import embed_texts
 
     return embed_texts(texts, model_path=model_path)
 

@@ -4,7 +4,7 @@ interface.
 The three query images go inline as data URLs in `image_urls` (Seedream's edit endpoint takes several reference
 images, so no fallback is needed); each candidate is one request, `max_concurrency` in flight, seeds `seed + i`
 when a seed is set. Retries: fal-client itself retries 408/409/429, dropped connections and timeouts (its own
-fixed policy); tenacity retries the 5xx answers fal-client passes through, with exponential backoff and jitter.
+fixed policy); tenacity retries the 5xx answers fal-client passes through (both in vtl.vicl.clients.fal).
 What still fails becomes a `Failure` ("blocked" for a content-policy refusal or an NSFW flag, "error" otherwise);
 401/403/404 stop the run. The key comes from the environment variable `api_key_env` (FAL_KEY) only.
 """
@@ -14,29 +14,17 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from vtl.vicl.gemini import MissingApiKeyError
-from vtl.vicl.generators import Candidate, Failure, Generator, check_query
-from vtl.vicl.openai_backend import CONFIG_ERROR_STATUS, OpenAIConfigError, data_url
+from vtl.vicl.clients.fal import FalClient, is_transient
+from vtl.vicl.clients.openai_chat import CONFIG_ERROR_STATUS, OpenAIConfigError, data_url
+from vtl.vicl.generation.base import Candidate, Failure, Generator, check_query
 
 log = logging.getLogger("vtl.vicl")
-
-RETRY_STATUS = (500, 502, 503, 504)
-
-
-def _transient(exc: BaseException) -> bool:
-    import fal_client
-    import httpx
-
-    if isinstance(exc, fal_client.FalClientHTTPError):
-        return exc.status_code in RETRY_STATUS or exc.status_code == 429
-    return isinstance(exc, (httpx.TimeoutException, httpx.TransportError, TimeoutError))
 
 
 class SeedreamGenerator(Generator):
@@ -72,19 +60,13 @@ class SeedreamGenerator(Generator):
         seed: int | None = None,
         enable_safety_checker: bool = True,
     ):
-        import fal_client
-
-        key = os.environ.get(api_key_env, "").strip()
-        if not key:
-            raise MissingApiKeyError(f"the Seedream backend needs a fal key in the environment variable "
-                                     f"{api_key_env}: `export {api_key_env}=...`")
+        self.fal = FalClient("Seedream", api_key_env=api_key_env, timeout_s=timeout_s, max_attempts=max_attempts,
+                             base_delay=base_delay, max_delay=max_delay)
         self.model = model
         self.name = f"seedream:{model}"
         self.timeout_s = timeout_s
-        self.retry = {"max_attempts": max_attempts, "base_delay": base_delay, "max_delay": max_delay}
         self.max_concurrency = max(1, max_concurrency)
         self.settings = {"image_size": image_size, "seed": seed, "enable_safety_checker": enable_safety_checker}
-        self._client = fal_client.SyncClient(key=key, default_timeout=timeout_s)
 
     def generate(self, instruction_text: str, images: Sequence[np.ndarray], k: int) -> list[Candidate | Failure]:
         check_query(images, k)
@@ -105,16 +87,9 @@ class SeedreamGenerator(Generator):
 
     def _one(self, prompt: str, urls: list[str], index: int) -> Candidate | Failure:
         import fal_client
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry["max_attempts"]),
-            wait=wait_exponential_jitter(initial=self.retry["base_delay"], max=self.retry["max_delay"]),
-            retry=retry_if_exception(_transient), reraise=True,
-        )
         try:
-            result = retrying(self._client.run, self.model, self.arguments(prompt, urls, index),
-                              timeout=self.timeout_s)
+            result = self.fal.run(self.model, self.arguments(prompt, urls, index))
         except fal_client.FalClientHTTPError as exc:
             if exc.status_code in CONFIG_ERROR_STATUS:
                 raise OpenAIConfigError(f"fal refused {self.model} (HTTP {exc.status_code}): {str(exc)[:200]}; "
@@ -123,7 +98,7 @@ class SeedreamGenerator(Generator):
                 return Failure("blocked", str(exc)[:300])
             return Failure("error", f"HTTP {exc.status_code}: {str(exc)[:300]}")
         except Exception as exc:  # noqa: BLE001 - timeouts and transport errors after the retries
-            if not _transient(exc):
+            if not is_transient(exc):
                 raise
             return Failure("error", f"{type(exc).__name__}: {str(exc)[:300]}")
         return self._candidate(result, index)

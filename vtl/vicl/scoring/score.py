@@ -26,13 +26,13 @@ from PIL import Image
 
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, iter_jsonl
-from vtl.vicl.judge import JudgeBackend
+from vtl.vicl.scoring.judge import JudgeBackend
+from vtl.vicl.scoring.results import RESULTS_FILE, item_key
 
 log = logging.getLogger("vtl.vicl")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
-RESULTS_FILE = "results.jsonl"
 
 
 class ScoreError(VtlError, ValueError):
@@ -58,13 +58,13 @@ class SingleItem:
 
 def load_items(tuples: str | Path, split: str | None, pairs: list[str] | None) -> list:
     """Tuples of a tuples.jsonl (or its directory), or the single-task rows of a `single.jsonl` file."""
-    from vtl.vicl.lowlevel import pair_label, parse_pair
-    from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.lowlevel.pairs import load_tuples
+    from vtl.vicl.lowlevel.tasks import pair_label, parse_pair
 
     path = Path(tuples)
     if path.name != "single.jsonl":
         return load_tuples(path, split=split, pairs=pairs)
-    from vtl.vicl.authors import load_single
+    from vtl.vicl.authors.release import load_single
 
     wanted = {pair_label(*parse_pair(p)) for p in pairs} if pairs else None
     items = []
@@ -140,8 +140,7 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 def score_record(t, arm: str, image_path: Path | None, generator: str, scorer, save_as_gt: bool) -> dict[str, Any]:
     """The results.jsonl record of one (tuple, arm) for an existing image (None: no image found)."""
-    from vtl.vicl.infer import item_key
-    from vtl.vicl.metrics import psnr, ssim
+    from vtl.vicl.lowlevel.metrics import psnr, ssim
 
     record: dict[str, Any] = {
         "key": item_key(t.id, arm), "tuple_id": t.id, "arm": arm, "pair": t.pair, "task_a": t.task_a,
@@ -199,8 +198,8 @@ def score(
         pairs: Only these ordered pairs ("Deblur→Dehaze"); null: all in the file.
         save_as_ground_truth_format: Encode each image in its ground truth's format (JPEG for .jpg) before
             measuring, as the authors' code saves Gemini candidates.
-        judge: The VIEScore judge: class_path (a subclass of vtl.vicl.judge.JudgeBackend) and init_args, e.g.
-            vtl.vicl.judge.GeminiJudge with model and temperature; null: no VIEScore.
+        judge: The VIEScore judge: class_path (a subclass of vtl.vicl.scoring.judge.JudgeBackend) and init_args, e.g.
+            vtl.vicl.scoring.judge.GeminiJudge with model and temperature; null: no VIEScore.
         judge_max_attempts: Judge calls per prompt before an item's VIEScore counts as failed.
         viescore: VIEScore variant: "paper" (min/min/sqrt(SC*PQ)) or "authors-code" ((SC+PQ)/2, failure = 0).
         judge_prompts: Replacement judge prompts, each a file or inline text: {sc, pq} for paper, {judge} for
@@ -209,8 +208,7 @@ def score(
     Returns:
         0 on success.
     """
-    from vtl.vicl.infer import item_key
-    from vtl.vicl.judge import make_scorer
+    from vtl.vicl.scoring.viescore import make_scorer
 
     if (images is None) == (authors_logs is None):
         raise ScoreError("give exactly one of --images (a directory of images) or --authors_logs (their run folder)")
@@ -239,8 +237,7 @@ def score(
 
 def _import_logs(run: Path, tuples: dict[str, Any], results: Path, arm: str, generator: str) -> int:
     """Append the authors' evaluation-log rows of the tuples in `tuples` as vtl records; rows imported."""
-    from vtl.vicl.authors import read_evaluation_logs
-    from vtl.vicl.infer import item_key
+    from vtl.vicl.authors.release import read_evaluation_logs
 
     rows: dict[str, dict[str, Any]] = {}
     for log_path, row in read_evaluation_logs(run):

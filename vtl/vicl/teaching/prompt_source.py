@@ -1,12 +1,9 @@
-"""The fixed VICL instruction, the prompt that joins it with an implicit description, and prompts given as data.
+"""Prompts given as data: every prompt vtl sends (teacher, student, generator instruction, judge) has a default in
+code and can be replaced in a config by a file or by inline text (`PromptSource`).
 
-Baseline prompts are the instruction alone; "ours" appends the student's description under a fixed header, so any
-backend can split a prompt back into (instruction, description) with `split_prompt`.
-
-Every prompt vtl sends (teacher, student, generator instruction, judge) has a default in code and can be replaced
-in a config by a file or by inline text (`PromptSource`). `prompt_version` stays the default's version for the
-default text and becomes `<version>+<sha1[:8]>` for any other text, so records written with, say, the T2T-VICL
-authors' prompts are never mistaken for vtl's; `prompt_sha` is recorded beside it either way.
+`prompt_version` stays the default's version for the default text and becomes `<version>+<sha1[:8]>` for any other
+text, so records written with, say, the T2T-VICL authors' prompts are never mistaken for vtl's; `prompt_sha` is
+recorded beside it either way. It sits in the teaching stage, the first that sends a prompt.
 """
 
 from __future__ import annotations
@@ -17,37 +14,11 @@ from pathlib import Path
 
 from vtl.errors import VtlError
 
-PROMPT_VERSION = "vicl-v1"
-
-VICL_INSTRUCTION = (
-    "You are given three images. The first image is the input of an image task and the second image is the output "
-    "of that same task: together they are an example. The third image is the input of another task. Perform that "
-    "task on the third image and return only the resulting image, at the same size as the third image."
-)
-
-DESCRIPTION_HEADER = "How the example's task and the task to perform differ:"
-
 PROMPT_FILE_SUFFIXES = (".txt", ".md", ".prompt")
 
 
 class PromptError(VtlError, ValueError):
     pass
-
-
-def build_prompt(description: str | None = None, instruction: str | None = None) -> str:
-    """The generator prompt: the fixed instruction (or `instruction`), plus the description when one is given."""
-    head = VICL_INSTRUCTION if instruction is None else instruction.strip()
-    if description is None or not description.strip():
-        return head
-    return f"{head}\n\n{DESCRIPTION_HEADER}\n{description.strip()}"
-
-
-def split_prompt(text: str) -> tuple[str, str | None]:
-    """Inverse of `build_prompt`: (instruction, description or None)."""
-    head, sep, tail = text.partition(DESCRIPTION_HEADER)
-    if not sep:
-        return text.strip(), None
-    return head.strip(), tail.strip() or None
 
 
 def prompt_sha(text: str) -> str:

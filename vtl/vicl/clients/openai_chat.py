@@ -1,4 +1,5 @@
-"""One OpenAI-compatible chat client (vLLM, SGLang, or a hosted API) and its three roles: teacher, judge, describer.
+"""One OpenAI-compatible chat client (vLLM, SGLang, or a hosted API), shared by its three roles (the teacher in
+teaching.teachers, the describer in distill.describe, the judge in scoring.judge).
 
 `OpenAIChat` sends a text prompt plus images (data URLs of the images' own bytes) to `/chat/completions` through the
 `openai` package. The SDK retries 408/409/429/5xx, timeouts and dropped connections itself (`max_retries`, exponential
@@ -27,17 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from vtl.errors import VtlError
-from vtl.vicl.gemini import MissingApiKeyError
-from vtl.vicl.judge import JudgeBackend
-from vtl.vicl.teacher_prompts import STUDENT_PROMPT, clean_description
-from vtl.vicl.teachers import Teacher, TeacherFailure
+from vtl.vicl.clients.gemini import MissingApiKeyError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
     from PIL import Image
 
-    from vtl.vicl.pairs import VICLTuple
 
     ImageInput: TypeAlias = Path | str | bytes | np.ndarray | Image.Image
 
@@ -213,70 +210,3 @@ def _answer(response: Any) -> str | ChatFailure:
     if not text:
         return ChatFailure("empty", f"reply had no text (finish_reason {getattr(choice, 'finish_reason', None)})")
     return text
-
-
-# --- the three roles -----------------------------------------------------------------------------------------------
-
-
-class OpenAITeacher(OpenAIChat, Teacher):
-    """The teacher for `vtl vicl corpus` (e.g. Qwen2.5-VL-32B-Instruct under `vllm serve`): sees A_in, A_out, B_in,
-    B_out as the files' own bytes, greedy by default. Takes OpenAIChat's arguments, and `prompt`: the teacher prompt
-    as a file or inline text (None: vtl's); its hash goes into prompt_version."""
-
-    name = "openai"
-
-    def __init__(self, model: str, *, prompt: str | None = None, **chat):
-        super().__init__(model, **chat)
-        self._set_prompt(prompt)
-
-    @property
-    def batch_size(self) -> int:
-        # tuples handed over per call; several per slot so one slow answer does not idle the others for long
-        return 4 * self.max_concurrency
-
-    def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]:
-        answers = self.complete_many([(self.prompt, [t.path(k) for k in ("a_in", "a_out", "b_in", "b_out")])
-                                      for t in tuples])
-        return [_description(a) for a in answers]
-
-
-class OpenAIDescriber(OpenAIChat):
-    """The student served by vLLM/SGLang (its weights, or its LoRA adapter as a `--lora-modules` name) for
-    `vtl vicl describe`: sees A_in, A_out, B_in only. Takes OpenAIChat's arguments."""
-
-    @property
-    def identity(self) -> str:
-        return f"openai:{self.model}"
-
-    @property
-    def batch_size(self) -> int:
-        return 4 * self.max_concurrency
-
-    def describe(self, tuples: list[VICLTuple], prompt: str = STUDENT_PROMPT) -> list[str | TeacherFailure]:
-        answers = self.complete_many([(prompt, [t.path(k) for k in ("a_in", "a_out", "b_in")])
-                                      for t in tuples])
-        return [_description(a) for a in answers]
-
-
-def _description(answer: str | ChatFailure) -> str | TeacherFailure:
-    if isinstance(answer, ChatFailure):
-        return TeacherFailure(str(answer))
-    return clean_description(answer) or TeacherFailure("empty: reply had no sentences")
-
-
-class OpenAIJudge(OpenAIChat, JudgeBackend):
-    """A VIEScore judge (e.g. Qwen2.5-VL-72B-Instruct or gpt-4o): greedy first, `retry_temperature` when a malformed
-    answer is asked again (as the Gemini judge). A refusal or an empty reply comes back as text the score parser
-    rejects (so it is counted and explained); an error that outlived the retries raises OpenAIUnavailable, which
-    VIEScore counts as a judge failure. Takes OpenAIChat's arguments."""
-
-    concurrent = True
-    retry_temperature = 0.7
-
-    def ask(self, prompt: str, images: Sequence[np.ndarray], attempt: int) -> str:
-        answer = self.complete(prompt, images, **({"temperature": self.retry_temperature} if attempt else {}))
-        if isinstance(answer, ChatFailure):
-            if answer.kind == "error":
-                raise OpenAIUnavailable(f"judge {self.name}: {answer.detail}")
-            return f"[{answer}]"
-        return answer

@@ -1,9 +1,10 @@
 """Teacher backends behind one interface: `describe(tuples) -> list[str | TeacherFailure]`, in order.
 
-- `AnalyticTeacher`: offline, measures the changes with numpy/scikit-image (vtl.vicl.analytic).
+- `AnalyticTeacher`: offline, measures the changes with numpy/scikit-image (vtl.vicl.teaching.analytic).
 - `QwenTeacher`: a local Qwen2.5-VL through transformers (e.g. Qwen/Qwen2.5-VL-32B-Instruct in 4-bit, greedy);
   the tiny offline model runs the same code path in tests.
 - `GeminiTeacher`: Gemini via google-genai (`GeminiClient`: key from the environment, optional base_url, retries).
+- `OpenAITeacher`: any OpenAI-compatible server (vLLM, SGLang, a hosted API) through `OpenAIChat`.
 
 A failure for one tuple (a blocked or empty reply, retries exhausted) comes back as a `TeacherFailure` so the
 corpus builder can skip it and a rerun can try it again; it never aborts the run.
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vtl.models.loading import QuantizationOptions
-from vtl.vicl.teacher_prompts import PROMPT_VERSION, TEACHER_PROMPT, clean_description
+from vtl.vicl.clients.openai_chat import ChatFailure, OpenAIChat
+from vtl.vicl.teaching.prompts import PROMPT_VERSION, TEACHER_PROMPT, clean_description
 
 if TYPE_CHECKING:
-    from vtl.vicl.pairs import VICLTuple
+    from vtl.vicl.lowlevel.pairs import VICLTuple
 
 log = logging.getLogger("vtl.vicl")
 
@@ -45,7 +47,7 @@ class Teacher:
 
     def _set_prompt(self, prompt: str | None) -> None:
         """Use `prompt` (a file or inline text; None: vtl's TEACHER_PROMPT), with its version and hash."""
-        from vtl.vicl.prompts import PromptSource
+        from vtl.vicl.teaching.prompt_source import PromptSource
 
         source = PromptSource.resolve(prompt, TEACHER_PROMPT, PROMPT_VERSION, "teacher prompt")
         self.prompt, self.prompt_version, self.prompt_sha = source.text, source.version, source.sha
@@ -66,8 +68,8 @@ class AnalyticTeacher(Teacher):
         self.batch_size = batch_size
 
     def describe(self, tuples):
-        from vtl.vicl.analytic import describe_tuple_images
-        from vtl.vicl.images import stable_seed
+        from vtl.vicl.lowlevel.images import stable_seed
+        from vtl.vicl.teaching.analytic import describe_tuple_images
 
         out: list[str | TeacherFailure] = []
         for t in tuples:
@@ -82,7 +84,7 @@ def generate_texts(model, processor, examples, *, max_new_tokens: int, do_sample
     """Greedy (default) generation for ChatExamples, left-padded; returns the decoded new tokens per example.
 
     `sampling` adds generate() options, e.g. {"do_sample": True, "temperature": 0.1, "top_p": 0.001,
-    "repetition_penalty": 1.05} (see `vtl.vicl.describe.Decoding`).
+    "repetition_penalty": 1.05} (see `vtl.vicl.distill.describe.Decoding`).
     """
     import torch
 
@@ -160,7 +162,7 @@ class GeminiTeacher(Teacher):
         prompt: str | None = None,
     ):
         """`prompt`: the teacher prompt as a file or inline text (None: vtl's); its hash goes into prompt_version."""
-        from vtl.vicl.gemini import GeminiClient, RetryPolicy
+        from vtl.vicl.clients.gemini import GeminiClient, RetryPolicy
 
         self._set_prompt(prompt)
         self.model = model
@@ -171,7 +173,7 @@ class GeminiTeacher(Teacher):
                                     retry=RetryPolicy(max_attempts, base_delay, max_delay, sleep=sleep or time.sleep))
 
     def _contents(self, t: VICLTuple) -> list:
-        from vtl.vicl.gemini import image_part
+        from vtl.vicl.clients.gemini import image_part
 
         names = ("Image 1 (input of example A):", "Image 2 (output of example A):",
                  "Image 3 (input of example B):", "Image 4 (output of example B):")
@@ -184,7 +186,7 @@ class GeminiTeacher(Teacher):
     def _one(self, t: VICLTuple) -> str | TeacherFailure:
         from google.genai import types
 
-        from vtl.vicl.gemini import block_reason, is_retryable, response_text, status_code
+        from vtl.vicl.clients.gemini import block_reason, is_retryable, response_text, status_code
 
         config = types.GenerateContentConfig(temperature=self.temperature)
         try:
@@ -205,3 +207,32 @@ class GeminiTeacher(Teacher):
             return [self._one(t) for t in tuples]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(self._one, tuples))
+
+
+class OpenAITeacher(OpenAIChat, Teacher):
+    """The teacher for `vtl vicl corpus` (e.g. Qwen2.5-VL-32B-Instruct under `vllm serve`): sees A_in, A_out, B_in,
+    B_out as the files' own bytes, greedy by default. Takes OpenAIChat's arguments, and `prompt`: the teacher prompt
+    as a file or inline text (None: vtl's); its hash goes into prompt_version."""
+
+    name = "openai"
+
+    def __init__(self, model: str, *, prompt: str | None = None, **chat):
+        super().__init__(model, **chat)
+        self._set_prompt(prompt)
+
+    @property
+    def batch_size(self) -> int:
+        # tuples handed over per call; several per slot so one slow answer does not idle the others for long
+        return 4 * self.max_concurrency
+
+    def describe(self, tuples: list[VICLTuple]) -> list[str | TeacherFailure]:
+        answers = self.complete_many([(self.prompt, [t.path(k) for k in ("a_in", "a_out", "b_in", "b_out")])
+                                      for t in tuples])
+        return [chat_description(a) for a in answers]
+
+
+def chat_description(answer: str | ChatFailure) -> str | TeacherFailure:
+    """An OpenAI-compatible answer as a description: cleaned, or a TeacherFailure saying why not."""
+    if isinstance(answer, ChatFailure):
+        return TeacherFailure(str(answer))
+    return clean_description(answer) or TeacherFailure("empty: reply had no sentences")

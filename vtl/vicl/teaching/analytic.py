@@ -116,7 +116,7 @@ def is_local(change: Change) -> bool:
 def measure_change(inp: np.ndarray, out: np.ndarray) -> Change:
     """Measurements of the input -> output change and its dominant cue."""
     if inp.shape != out.shape:
-        from vtl.vicl.images import resize
+        from vtl.vicl.lowlevel.images import resize
 
         out = resize(out, inp.shape[:2])
     before, after = image_stats(inp), image_stats(out)

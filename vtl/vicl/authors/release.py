@@ -125,7 +125,7 @@ def _task_dir(rel: str) -> str:
 
 
 def _task(path: Path, index: int, field: str, rel: Any) -> str:
-    from vtl.vicl.lowlevel import task_id
+    from vtl.vicl.lowlevel.tasks import task_id
 
     if not isinstance(rel, str) or not rel.strip():
         raise AuthorsFormatError(f"{path}: row {index} field {field!r} must be a path string, got {rel!r}")
@@ -187,8 +187,8 @@ def _rel_to(out: Path, target: Path) -> str:
 def import_file(path: Path, tasks_root: Path, out: Path, *, split: str | None = None,
                 check_images: bool = True, seen: set[str] | None = None) -> dict[str, Any]:
     """Import one authors' file into OUT (appending); the file's entry of the import report."""
-    from vtl.vicl.lowlevel import pair_label
-    from vtl.vicl.teacher_prompts import task_mentions
+    from vtl.vicl.lowlevel.tasks import pair_label
+    from vtl.vicl.teaching.prompts import task_mentions
 
     rows, truncated = read_json_array(path)
     kind = detect_kind(path, rows)
@@ -339,7 +339,7 @@ EVALUATION_LOG = "evaluation_log.jsonl"
 
 def pair_dir_tasks(name: str) -> tuple[str, str]:
     """(task_a, task_b) from one of their per-pair folders "<A>__<B>" (a single-task folder "<T>" gives (T, T))."""
-    from vtl.vicl.lowlevel import task_id
+    from vtl.vicl.lowlevel.tasks import task_id
 
     a, sep, b = name.partition("__")
     return task_id(a), task_id(b if sep else a)

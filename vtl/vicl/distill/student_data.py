@@ -3,7 +3,7 @@
 Train examples come from the (filtered) teacher corpus over train tuples, validation examples from a teacher corpus
 over eval tuples. Batches are lists of `ChatExample`; the student module collates them where its processor lives.
 
-With `build` set and the files absent, the data is made on demand (tuples via `vtl.vicl.pairs`, descriptions by
+With `build` set and the files absent, the data is made on demand (tuples via `vtl.vicl.lowlevel.pairs`, descriptions by
 the offline analytic teacher) under `data_dir`, or under $VTL_HOME when `data_dir` is null, so every tiny run
 shares one copy.
 """
@@ -70,7 +70,7 @@ def join_records(tuples_path: str | Path, corpus_path: str | Path, split: str | 
                  pairs: list[str] | None = None, limit: int | None = None) -> list[DistillRecord]:
     """Corpus lines joined with their tuples (by tuple_id); lines for unknown or other-split tuples are errors/skips."""
     from vtl.records import numbered_records
-    from vtl.vicl.pairs import load_tuples
+    from vtl.vicl.lowlevel.pairs import load_tuples
 
     tuples = {t.id: t for t in load_tuples(tuples_path, pairs=pairs)}
     corpus_path = Path(corpus_path)
@@ -98,9 +98,9 @@ def join_records(tuples_path: str | Path, corpus_path: str | Path, split: str | 
 
 def build_offline_data(data_dir: Path, options: BuildOptions) -> None:
     """Synthetic tuples + analytic-teacher corpora for train and eval under data_dir (resumable, then marked done)."""
-    from vtl.vicl.corpus import build_corpus
-    from vtl.vicl.pairs import write_tuples
-    from vtl.vicl.teachers import AnalyticTeacher
+    from vtl.vicl.lowlevel.pairs import write_tuples
+    from vtl.vicl.teaching.corpus import build_corpus
+    from vtl.vicl.teaching.teachers import AnalyticTeacher
 
     if (data_dir / ".complete").exists():
         return
@@ -166,8 +166,8 @@ class DistillDataModule(LightningDataModule):
                                                                if self.data_dir else None)
         self.train_records: list[DistillRecord] = []
         self.val_records: list[DistillRecord] = []
-        from vtl.vicl.prompts import PromptSource
-        from vtl.vicl.teacher_prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION
+        from vtl.vicl.teaching.prompt_source import PromptSource
+        from vtl.vicl.teaching.prompts import STUDENT_PROMPT, STUDENT_PROMPT_VERSION
 
         self.prompt_source = PromptSource.resolve(prompt, STUDENT_PROMPT, STUDENT_PROMPT_VERSION, "data.prompt")
         self.prompt = self.prompt_source.text

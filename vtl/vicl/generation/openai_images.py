@@ -17,8 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from vtl.vicl.generators import Candidate, Failure, Generator, check_query, side_by_side
-from vtl.vicl.openai_backend import CONFIG_ERROR_STATUS, OpenAIConfigError, _short, encode_png, read_api_key
+from vtl.vicl.clients.openai_chat import CONFIG_ERROR_STATUS, OpenAIConfigError, _short, encode_png, read_api_key
+from vtl.vicl.generation.base import Candidate, Failure, Generator, check_query, side_by_side
 
 log = logging.getLogger("vtl.vicl")
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vtl.errors import VtlError
-from vtl.vicl.generators import Candidate, Failure, Generator, check_query, side_by_side
+from vtl.vicl.generation.base import Candidate, Failure, Generator, check_query, side_by_side
 
 log = logging.getLogger("vtl.vicl")
 
