@@ -1,0 +1,202 @@
+"""`vtl data build`: each builder reads a tiny dataset written in its source's own layout and writes BLINK rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vtl.data.build.core import BuildError
+from vtl.data.build.run import build_task
+from vtl.data.loaders import load_source
+
+
+def _img(path: Path, color, size=(48, 40)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, tuple(color)).save(path)
+    return path
+
+
+def _rows(out: Path, task: str) -> list[dict]:
+    return [json.loads(line) for line in (out / f"{task}.jsonl").read_text().splitlines()]
+
+
+def _build_and_check(task, source, out, **kw):
+    entry = build_task(task, source, out, **kw)
+    samples = load_source(str(out / f"{task}.jsonl"), tasks=[task])[task]  # what `vtl data check` validates
+    counts = Counter(s.answer_letter for s in samples)
+    assert max(counts.values()) - min(counts.values()) <= 1, counts
+    return entry, samples
+
+
+def test_counting_tallyqa(tmp_path):
+    src = tmp_path / "tallyqa"
+    recs = []
+    for i in range(12):
+        _img(src / "VG_100K" / f"{i}.jpg", (i * 20, 10, 10))
+        recs.append({"image": f"VG_100K/{i}.jpg", "question": f"How many cats? {i}", "answer": i % 6,
+                     "question_id": i, "image_id": i, "data_source": "genome", "issimple": True})
+    (src / "train.json").write_text(json.dumps(recs))
+    entry, samples = _build_and_check("Counting", src, tmp_path / "out")
+    truth = {r["question"]: r["answer"] for r in recs}
+    for s in samples:
+        assert s.choices[s.answer_index] == str(truth[s.question])
+        assert [int(c) for c in s.choices] == list(range(int(s.choices[0]), int(s.choices[0]) + 4))
+    assert sum(entry["letters"].values()) == len(samples)
+
+
+def test_spatial_relation_vsr(tmp_path):
+    src = tmp_path / "vsr"
+    lines = []
+    for i in range(8):
+        _img(src / "images" / f"0000{i}.jpg", (10, i * 25, 10))
+        lines.append(json.dumps({"image": f"0000{i}.jpg", "image_link": "", "caption": f"The cat is on the bed {i}.",
+                                 "label": i % 2, "relation": "on", "subj": f"cat{i}", "obj": "bed"}))
+    (src / "train.jsonl").write_text("\n".join(lines) + "\n")
+    entry, samples = _build_and_check("Spatial_Relation", src, tmp_path / "out")
+    assert len(samples) + entry["passed_over_for_balance"] == 8 and len(samples) >= 6
+    for s in samples:
+        i = int(s.question.split("cat")[1].split()[0])
+        assert s.question == f"Is the cat{i} on the bed?" and s.choices == ["yes", "no"]
+        assert s.answer == ("(A)" if i % 2 else "(B)")
+
+
+def test_art_style_wikiart(tmp_path):
+    src = tmp_path / "wikiart"
+    palette = {"Impressionism": (200, 0, 0), "Cubism": (0, 0, 200), "Baroque": (0, 200, 0)}
+    for style, color in palette.items():
+        for k in range(3):
+            _img(src / style / f"artist-{k}_title.jpg", color)
+    _, samples = _build_and_check("Art_Style", src, tmp_path / "out", seed=3)
+    for s in samples:  # each style has its own colour, so the right option is the one matching the reference
+        ref, *opts = [np.asarray(im)[0, 0] for im in s.images]
+        assert (opts[s.answer_index] == ref).all() and not (opts[1 - s.answer_index] == ref).all()
+
+
+def test_jigsaw_any_folder(tmp_path):
+    src = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(_img(src / f"{i}.png", (0, 0, 0)))
+    _, samples = _build_and_check("Jigsaw", src, tmp_path / "out")
+    for s in samples:
+        holed, *opts = [np.asarray(im) for im in s.images]
+        assert (holed[20:, 24:] == 255).all()
+        right = opts[s.answer_index]
+        originals = [np.asarray(Image.open(p)) for p in sorted(src.glob("*.png"))]
+        assert any((o[20:, 24:] == right).all() and (o[:20] == holed[:20]).all() for o in originals)
+
+
+def test_visual_similarity_nights(tmp_path):
+    src = tmp_path / "nights"
+    rows = []
+    for i in range(6):
+        ref = _img(src / "ref" / "000" / f"{i:03d}.png", (100, 100, 100))
+        near = _img(src / "distort" / "000" / f"{i:03d}_near.png", (110, 100, 100))
+        far = _img(src / "distort" / "000" / f"{i:03d}_far.png", (0, 250, 0))
+        left, right = (near, far) if i % 2 else (far, near)
+        rows.append({"id": i, "ref_path": str(ref.relative_to(src)), "left_path": str(left.relative_to(src)),
+                     "right_path": str(right.relative_to(src)), "left_vote": 1.0 if i % 2 else 0.0,
+                     "right_vote": 0.0 if i % 2 else 1.0, "prompt": "a cat", "split": "train", "is_imagenet": True})
+    rows.append({**rows[0], "id": 99, "split": "test"})  # NIGHTS test split is never used
+    with (src / "data.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    entry, samples = _build_and_check("Visual_Similarity", src, tmp_path / "out")
+    assert len(samples) == 6  # the test-split row is left out
+    for s in samples:  # the option the voters chose is the near copy
+        assert tuple(np.asarray(s.images[1 + s.answer_index])[0, 0]) == (110, 100, 100)
+
+
+def test_object_localization_coco(tmp_path):
+    src = tmp_path / "coco"
+    images, anns = [], []
+    for i in range(6):
+        _img(src / "train2017" / f"{i:012d}.jpg", (90, 90, 90), size=(80, 60))
+        images.append({"id": i, "file_name": f"{i:012d}.jpg", "width": 80, "height": 60})
+        anns.append({"id": 10 + i, "image_id": i, "category_id": 1, "bbox": [20, 15, 30, 25], "iscrowd": 0})
+    (src / "annotations").mkdir()
+    (src / "annotations" / "instances_train2017.json").write_text(json.dumps(
+        {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "dog"}]}))
+    _, samples = _build_and_check("Object_Localization", src, tmp_path / "out")
+    for s in samples:
+        a = np.asarray(s.images[0]).astype(int)
+        red = (a[..., 0] > 200) & (a[..., 1] < 60)
+        # the true box [20, 15, 50, 40] is outlined in red along its whole bottom edge
+        assert red[40, 22:48].all() and "dog" in s.question
+
+
+def _tally(src: Path, n: int = 8):
+    recs = [{"image": f"VG_100K/{i}.jpg", "question": f"How many? {i}", "answer": i % 4, "question_id": i}
+            for i in range(n)]
+    for i in range(n):
+        _img(src / "VG_100K" / f"{i}.jpg", (i * 15, 0, 0))
+    (src / "train.json").write_text(json.dumps(recs))
+    return recs
+
+
+def test_deterministic_resumable_split_manifest_preview(tmp_path):
+    src = tmp_path / "tq"
+    _tally(src, 16)
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_task("Counting", src, a, seed=1, val_fraction=0.25, preview=3)
+    build_task("Counting", src, b, seed=1, val_fraction=0.25)
+    assert (a / "Counting.jsonl").read_text() == (b / "Counting.jsonl").read_text()
+    manifest = json.loads((a / "build.json").read_text())["tasks"]["Counting"]
+    assert manifest["rows"]["val"] == len(_rows(a, "Counting.val")) > 0
+    assert manifest["seed"] == 1 and len(manifest["annotation_sha256"]) == 64
+    assert (a / "preview_Counting.png").is_file()
+    # a killed run leaves a torn line: the rerun cuts it and appends only what is missing, no duplicates
+    text = (a / "Counting.jsonl").read_text()
+    lines = text.splitlines(keepends=True)
+    (a / "Counting.jsonl").write_text("".join(lines[:2]) + lines[2][:10])
+    build_task("Counting", src, a, seed=1, val_fraction=0.25)
+    assert sorted((a / "Counting.jsonl").read_text().splitlines()) == sorted(text.splitlines())
+    # images are written once, by content
+    assert len(list((a / "images_Counting").glob("*.png"))) == 16
+
+
+def test_max_rows_and_balance_report(tmp_path):
+    src = tmp_path / "tq"
+    _tally(src, 16)
+    entry = build_task("Counting", src, tmp_path / "o", max_rows=8)
+    assert entry["rows"]["train"] == 8 and entry["letters"] == {"A": 2, "B": 2, "C": 2, "D": 2}
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("no_annotation", "train.json is missing"),
+    ("missing_image", "does not exist"),
+    ("bad_answer", "integer answer"),
+])
+def test_bad_sources_name_the_file(tmp_path, breakage, message):
+    src = tmp_path / "tq"
+    recs = _tally(src, 4)
+    if breakage == "no_annotation":
+        (src / "train.json").unlink()
+    elif breakage == "missing_image":
+        (src / "VG_100K" / "2.jpg").unlink()
+    else:
+        recs[1]["answer"] = "many"
+        (src / "train.json").write_text(json.dumps(recs))
+    with pytest.raises(BuildError, match=message):
+        build_task("Counting", src, tmp_path / "o")
+
+
+def test_cli_exit_2_and_plan(tmp_path, capsys):
+    from vtl.cli import main
+
+    src = tmp_path / "tq"
+    _tally(src, 8)
+    assert main(["data", "build", "Counting", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"Counting: {{source: {src}, max_rows: 4}}\n")
+    assert main(["data", "build", str(plan), "--out", str(tmp_path / "o")]) == 0
+    assert "letters A=1 B=1 C=1 D=1" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "o" / "Counting.jsonl"), "--tasks", "Counting"]) == 0
