@@ -158,8 +158,9 @@ def test_deterministic_resumable_split_manifest_preview(tmp_path):
     (a / "Counting.jsonl").write_text("".join(lines[:2]) + lines[2][:10])
     build_task("Counting", src, a, seed=1, val_fraction=0.25)
     assert sorted((a / "Counting.jsonl").read_text().splitlines()) == sorted(text.splitlines())
-    # images are written once, by content
-    assert len(list((a / "images_Counting").glob("*.png"))) == 16
+    # images are written once, by content, and every row points at one of them
+    referenced = {r["image_1"] for r in _rows(a, "Counting") + _rows(a, "Counting.val")}
+    assert {f"images_Counting/{p.name}" for p in (a / "images_Counting").glob("*.png")} == referenced
 
 
 def test_max_rows_and_balance_report(tmp_path):
