@@ -201,3 +201,93 @@ def test_cli_exit_2_and_plan(tmp_path, capsys):
     assert main(["data", "build", str(plan), "--out", str(tmp_path / "o")]) == 0
     assert "letters A=1 B=1 C=1 D=1" in capsys.readouterr().out
     assert main(["data", "check", str(tmp_path / "o" / "Counting.jsonl"), "--tasks", "Counting"]) == 0
+
+
+def _drawn(sample) -> list[dict[str, tuple[float, float]]]:
+    """The label positions per image that the explanation records, e.g. [{"REF": (x, y)}, {"A": ..., ...}]."""
+    out = []
+    for part in sample.explanation.split("; "):
+        out.append({})
+        for chunk in part.split("), "):
+            label, xy = chunk.split(" at (")
+            x, y = xy.rstrip(")").split(", ")
+            out[-1][label] = (float(x), float(y))
+    return out
+
+
+def _ring_at(im, xy) -> bool:
+    a = np.asarray(im).astype(int)
+    x, y = int(round(xy[0])), int(round(xy[1]))
+    patch = a[max(0, y - 6): y + 7, max(0, x - 6): x + 7]
+    return bool(((patch[..., 0] > 200) & (patch[..., 1] < 60) & (patch[..., 2] < 60)).any())
+
+
+def test_relative_reflectance_iiw(tmp_path):
+    src = tmp_path / "iiw"
+    comparisons, points = [], []
+    for i in range(6):
+        a = np.full((60, 80, 3), 200, np.uint8)
+        a[:, :40] = 40  # left half is the darker surface
+        Image.fromarray(a).save(_img(src / "data" / f"{i}.png", (0, 0, 0)))
+        darker = "12E"[i % 3]
+        pts = [{"id": 1, "x": 0.25, "y": 0.5}, {"id": 2, "x": 0.75 if darker != "E" else 0.3, "y": 0.5}]
+        if darker == "2":
+            pts[0]["x"], pts[1]["x"] = 0.75, 0.25
+        (src / "data" / f"{i}.json").write_text(json.dumps({"intrinsic_points": pts, "intrinsic_comparisons": [
+            {"id": 7, "point1": 1, "point2": 2, "darker": darker, "darker_score": 0.9}]}))
+    _, samples = _build_and_check("Relative_Reflectance", src, tmp_path / "out")
+    assert {s.answer for s in samples} == {"(A)", "(B)", "(C)"}
+    for s in samples:
+        (drawn,) = _drawn(s)
+        assert all(_ring_at(s.images[0], xy) for xy in drawn.values())
+        dark = {label: xy[0] < 40 for label, xy in drawn.items()}
+        expected = "(C)" if dark["A"] == dark["B"] else "(A)" if dark["A"] else "(B)"
+        assert s.answer == expected
+
+
+def test_visual_correspondence_hpatches(tmp_path):
+    src = tmp_path / "hpatches"
+    rng = np.random.default_rng(0)
+    for seq in ("v_wall", "i_ajuntament"):
+        base = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+        Image.fromarray(base).save(_img(src / seq / "1.ppm", (0, 0, 0)))
+        for k in (2, 3):  # image k is image 1 shifted right by 4k pixels: H is a translation
+            shifted = np.roll(base, 4 * k, axis=1)
+            Image.fromarray(shifted).save(src / seq / f"{k}.ppm")
+            np.savetxt(src / seq / f"H_1_{k}", [[1, 0, 4 * k], [0, 1, 0], [0, 0, 1]])
+    _, samples = _build_and_check("Visual_Correspondence", src, tmp_path / "out")
+    assert len(samples) == 4
+    for s in samples:
+        ref, options = _drawn(s)
+        true = options["ABCD"[s.answer_index]]
+        assert abs(true[0] - ref["REF"][0]) in (8, 12) and true[1] == ref["REF"][1]
+        assert _ring_at(s.images[0], ref["REF"]) and all(_ring_at(s.images[1], xy) for xy in options.values())
+
+
+def test_semantic_correspondence_spair(tmp_path):
+    src = tmp_path / "SPair-71k"
+    for name in ("a.jpg", "b.jpg"):
+        _img(src / "JPEGImages" / "cat" / name, (80, 80, 80), size=(100, 80))
+    src_kps = [[10, 10], [30, 20], [50, 40], [70, 60], [90, 70]]
+    trg_kps = [[x + 2, y + 3] for x, y in src_kps]
+    (src / "PairAnnotation" / "trn").mkdir(parents=True)
+    (src / "PairAnnotation" / "trn" / "0-a-b:cat.json").write_text(json.dumps(
+        {"category": "cat", "src_imname": "a.jpg", "trg_imname": "b.jpg", "src_kps": src_kps, "trg_kps": trg_kps}))
+    _, samples = _build_and_check("Semantic_Correspondence", src, tmp_path / "out")
+    assert len(samples) >= 4
+    for s in samples:
+        ref, options = _drawn(s)
+        k = [list(map(float, p)) for p in src_kps].index(list(ref["REF"]))
+        assert options["ABCD"[s.answer_index]] == tuple(map(float, trg_kps[k]))
+
+
+def test_point_outside_image_is_an_error(tmp_path):
+    src = tmp_path / "SPair-71k"
+    for name in ("a.jpg", "b.jpg"):
+        _img(src / "JPEGImages" / "cat" / name, (80, 80, 80), size=(100, 80))
+    kps = [[10, 10], [30, 20], [50, 40], [170, 60]]
+    (src / "PairAnnotation" / "trn").mkdir(parents=True)
+    (src / "PairAnnotation" / "trn" / "p.json").write_text(json.dumps(
+        {"category": "cat", "src_imname": "a.jpg", "trg_imname": "b.jpg", "src_kps": kps, "trg_kps": kps}))
+    with pytest.raises(BuildError, match=r"p\.json: point \(170, 60\) lies outside the 100x80 image"):
+        build_task("Semantic_Correspondence", src, tmp_path / "o")
