@@ -291,3 +291,30 @@ def test_point_outside_image_is_an_error(tmp_path):
         {"category": "cat", "src_imname": "a.jpg", "trg_imname": "b.jpg", "src_kps": kps, "trg_kps": kps}))
     with pytest.raises(BuildError, match=r"p\.json: point \(170, 60\) lies outside the 100x80 image"):
         build_task("Semantic_Correspondence", src, tmp_path / "o")
+
+
+def test_relative_depth_diode(tmp_path):
+    src = tmp_path / "diode" / "val" / "indoors"
+    for i in range(4):
+        _img(src / f"{i:05d}.png", (120, 120, 120), size=(64, 48))
+        depth = np.tile(np.linspace(1, 10, 64, dtype=np.float32), (48, 1))[..., None]  # farther to the right
+        np.save(src / f"{i:05d}_depth.npy", depth)
+        np.save(src / f"{i:05d}_depth_mask.npy", np.ones((48, 64), np.float32))
+    _, samples = _build_and_check("Relative_Depth", tmp_path / "diode", tmp_path / "out")
+    assert len(samples) == 4
+    for s in samples:
+        (drawn,) = _drawn(s)
+        nearer = "A" if drawn["A"][0] < drawn["B"][0] else "B"
+        assert s.answer == f"({nearer})" and all(_ring_at(s.images[0], xy) for xy in drawn.values())
+
+
+def test_forensic_detection_real_and_fake(tmp_path):
+    src = tmp_path / "forensic"
+    for i in range(4):
+        _img(src / "real" / f"{i}.jpg", (0, 0, 250))
+        _img(src / "fake" / "sd" / f"{i}.png", (250, 250, 0))
+    _, samples = _build_and_check("Forensic_Detection", src, tmp_path / "out")
+    assert sorted(s.answer for s in samples) == ["(A)", "(B)", "(C)", "(D)"]
+    for s in samples:
+        blues = [i for i, im in enumerate(s.images) if np.asarray(im)[0, 0, 2] > 200 and np.asarray(im)[0, 0, 0] < 50]
+        assert blues == [s.answer_index]
