@@ -318,3 +318,32 @@ def test_forensic_detection_real_and_fake(tmp_path):
     for s in samples:
         blues = [i for i, im in enumerate(s.images) if np.asarray(im)[0, 0, 2] > 200 and np.asarray(im)[0, 0, 0] < 50]
         assert blues == [s.answer_index]
+
+
+def test_rejected_questions_are_dropped_counted_and_letters_stay_balanced(tmp_path):
+    from vtl.data.build import builder
+    from vtl.data.build.core import generate
+
+    src = tmp_path / "tq"
+    _tally(src, 16)
+    leaked = {np.asarray(Image.open(src / "VG_100K" / f"{i}.jpg"))[0, 0, 0] for i in (1, 5, 6)}
+    built, passed, excluded = generate(builder("Counting"), src, seed=0, max_rows=None,
+                                       reject=lambda q: np.asarray(q.images[0])[0, 0, 0] in leaked)
+    assert 1 <= excluded <= 3 and len(built) + passed + excluded == 16
+    assert not any(np.asarray(q.images[0])[0, 0, 0] in leaked for _, q in built)
+    counts = Counter(q.answer for _, q in built)
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_exclude_eval_source(tmp_path):
+    """--exclude drops the questions whose image re-encodes an eval image (needs vtl.data.leaks)."""
+    pytest.importorskip("vtl.data.leaks")
+    from vtl.data.synth import write_suite
+
+    suite = write_suite(tmp_path / "suite", n_per_task=4, seed=0, image_size=64)
+    src = tmp_path / "tq"
+    recs = _tally(src, 8)
+    eval_image = load_source(str(suite), tasks=["Counting"])["Counting"][0].images[0]
+    eval_image.resize((96, 96)).save(src / recs[0]["image"], quality=80)  # a re-encoded, resized copy
+    entry = build_task("Counting", src, tmp_path / "o", exclude=str(suite))
+    assert entry["excluded_near_duplicates"] >= 1

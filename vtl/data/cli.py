@@ -70,7 +70,7 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
 
 def build(
     task: str, *, source: Path | None = None, out: Path = Path("data/train"), seed: int = 0,
-    max_rows: int | None = None, val_fraction: float = 0.0, preview: int = 0,
+    max_rows: int | None = None, val_fraction: float = 0.0, preview: int = 0, exclude: str | None = None,
 ) -> int:
     """Build a BLINK-format training set for TASK from its source dataset, read in that dataset's own layout.
 
@@ -86,6 +86,8 @@ def build(
         max_rows: Most questions for the task (after letter balancing).
         val_fraction: Share held out as {Task}.val.jsonl, stratified by the source's label and the answer letter.
         preview: Write {out}/preview_{Task}.png showing this many built questions.
+        exclude: An evaluation source (e.g. BLINK-Benchmark/BLINK): drop and count questions with an image that
+            near-duplicates one of its val images.
     """
     import yaml
 
@@ -104,7 +106,8 @@ def build(
         if source is None:
             raise VtlError("vtl data build TASK needs --source PATH (the unpacked source dataset)")
         jobs[task] = {"source": source}
-    defaults = {"seed": seed, "max_rows": max_rows, "val_fraction": val_fraction, "preview": preview}
+    defaults = {"seed": seed, "max_rows": max_rows, "val_fraction": val_fraction, "preview": preview,
+                "exclude": exclude}
     for name, job in jobs.items():
         unknown = set(job) - set(defaults) - {"source", "out"}
         if unknown:
@@ -115,5 +118,6 @@ def build(
         entry = build_task(name, Path(job.pop("source")), job_out, **job)
         letters = " ".join(f"{k}={v}" for k, v in entry["letters"].items())
         print(f"{name}: {entry['rows']['train']} train + {entry['rows']['val']} val rows, letters {letters}, "
-              f"{entry['passed_over_for_balance']} passed over for balance -> {job_out}")
+              f"{entry['passed_over_for_balance']} passed over for balance, "
+              f"{entry['excluded_near_duplicates']} excluded as near-duplicates -> {job_out}")
     return 0

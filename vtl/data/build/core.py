@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -79,10 +79,14 @@ def _answer_order(counts: Counter, n: int, rng: np.random.Generator) -> list[int
     return sorted(range(n), key=lambda i: (counts[i], tie[i]))
 
 
-def generate(module: ModuleType, source: Path, *, seed: int, max_rows: int | None) -> tuple[list[tuple[Item, Question]], int]:
+def generate(
+    module: ModuleType, source: Path, *, seed: int, max_rows: int | None,
+    reject: Callable[[Question], bool] | None = None,
+) -> tuple[list[tuple[Item, Question]], int, int]:
     """Questions in a seeded item order with balanced answers: an item is used only with a least-used letter.
 
-    Returns the questions and how many items were passed over because they could only take an over-used letter.
+    Returns the questions, how many items were passed over because they could only take an over-used letter, and
+    how many built questions `reject` dropped (near-duplicates of an evaluation image) before they were counted.
     """
     task = get_task(module.TASK)
     items = sorted(module.items(source), key=lambda it: it.key)
@@ -91,7 +95,7 @@ def generate(module: ModuleType, source: Path, *, seed: int, max_rows: int | Non
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
     counts: Counter = Counter()
-    out, passed = [], 0
+    out, passed, rejected = [], 0, 0
     for i in order:
         item = items[int(i)]
         item_rng = np.random.default_rng([seed, int(hashlib.sha256(item.key.encode()).hexdigest()[:8], 16)])
@@ -107,13 +111,16 @@ def generate(module: ModuleType, source: Path, *, seed: int, max_rows: int | Non
             passed += 1
             continue
         assert len(q.images) == task.n_images and len(q.choices) == task.n_choices, module.TASK
+        if reject is not None and reject(q):
+            rejected += 1
+            continue
         counts[q.answer] += 1
         out.append((item, q))
         if max_rows is not None and len(out) >= max_rows:
             break
     if not out:
         raise BuildError(f"{source}: no {module.TASK} question could be built (empty after filtering)")
-    return out, passed
+    return out, passed, rejected
 
 
 def split_val(built: list[tuple[Item, Question]], fraction: float, seed: int) -> set[int]:
@@ -206,9 +213,6 @@ def update_manifest(out: Path, task: str, entry: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
 
-
-Make = Callable[[Item, int, np.random.Generator], Question | None]
-ItemsFn = Callable[[Path], Iterable[Item]]
 
 
 def candidates_question(question: str, ref_im: Image.Image, ref_xy, target_im: Image.Image, true_xy, distractors,

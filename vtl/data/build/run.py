@@ -14,7 +14,7 @@ from vtl.data.sample import LETTERS
 
 
 def build_task(task: str, source: Path, out: Path, *, seed: int = 0, max_rows: int | None = None,
-               val_fraction: float = 0.0, preview: int = 0) -> dict:
+               val_fraction: float = 0.0, preview: int = 0, exclude: str | None = None) -> dict:
     module = builder(task)
     source = Path(source).expanduser()
     if not source.is_dir():
@@ -22,7 +22,8 @@ def build_task(task: str, source: Path, out: Path, *, seed: int = 0, max_rows: i
     if not 0 <= val_fraction < 1:
         raise BuildError(f"--val_fraction {val_fraction}: must be in [0, 1)")
     out.mkdir(parents=True, exist_ok=True)
-    built, passed = generate(module, source, seed=seed, max_rows=max_rows)
+    reject = None if exclude is None else near_duplicate_of(exclude)
+    built, passed, excluded = generate(module, source, seed=seed, max_rows=max_rows, reject=reject)
     held = split_val(built, val_fraction, seed)
     written = write_rows(module.TASK, built, out, held)
     letters = Counter(LETTERS[q.answer] for _, q in built)
@@ -31,12 +32,23 @@ def build_task(task: str, source: Path, out: Path, *, seed: int = 0, max_rows: i
         "builder_version": BUILDER_VERSION, "seed": seed, "max_rows": max_rows, "val_fraction": val_fraction,
         "rows": {"train": len(built) - len(held), "val": len(held)},
         "letters": dict(sorted(letters.items())), "passed_over_for_balance": passed,
+        "exclude": exclude, "excluded_near_duplicates": excluded,
         "written_this_run": written,
     }
     update_manifest(out, module.TASK, entry)
     if preview:
         contact_sheet([q for _, q in built[:preview]], out / f"preview_{module.TASK}.png")
     return entry
+
+
+def near_duplicate_of(eval_source: str):
+    """A predicate: does any image of a question (as drawn) near-duplicate an image of `eval_source`'s val rows?"""
+    try:
+        from vtl.data.leaks import LeakIndex
+    except ImportError as exc:  # the leak check lands from branch data-leaks (issue 22's other half)
+        raise BuildError("--exclude needs vtl.data.leaks, which this checkout does not have yet") from exc
+    index = LeakIndex.from_source(eval_source, split="val")
+    return lambda q: any(index.matches(im) for im in q.images)
 
 
 def contact_sheet(questions, path: Path, cell: int = 160) -> None:
