@@ -92,6 +92,7 @@ def build(
     import yaml
 
     from vtl.data.build.run import build_task
+    from vtl.tasks import canonical
 
     jobs = {}
     plan = task if task.endswith((".yaml", ".yml")) else None
@@ -117,7 +118,7 @@ def build(
         job_out = Path(job.pop("out", out))
         entry = build_task(name, Path(job.pop("source")), job_out, **job)
         letters = " ".join(f"{k}={v}" for k, v in entry["letters"].items())
-        print(f"{name}: {entry['rows']['train']} train + {entry['rows']['val']} val rows, letters {letters}, "
+        print(f"{canonical(name)}: {entry['rows']['train']} train + {entry['rows']['val']} val rows, letters {letters}, "
               f"{entry['passed_over_for_balance']} passed over for balance, "
               f"{entry['excluded_near_duplicates']} excluded as near-duplicates -> {job_out}")
     return 0
