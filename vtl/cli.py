@@ -44,6 +44,7 @@ COMMANDS: dict[str, Command] = {
     "data": {
         "synth": "vtl.data.cli:synth",
         "check": "vtl.data.cli:check",
+        "build": "vtl.data.cli:build",
     },
     "analyze": "vtl.analysis.cli:analyze",
     "eval": "vtl.transfer.evaluate:evaluate",

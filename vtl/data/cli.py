@@ -1,4 +1,5 @@
-"""`vtl data synth` writes the synthetic suite; `vtl data check` validates a source and prints its counts."""
+"""`vtl data synth` writes the synthetic suite; `vtl data check` validates a source and prints its counts;
+`vtl data build` writes a training set from a task's source dataset."""
 
 from __future__ import annotations
 
@@ -65,3 +66,59 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
     for err in report.errors:
         print(f"  {err}", file=sys.stderr)
     return 2
+
+
+def build(
+    task: str, *, source: Path | None = None, out: Path = Path("data/train"), seed: int = 0,
+    max_rows: int | None = None, val_fraction: float = 0.0, preview: int = 0, exclude: str | None = None,
+) -> int:
+    """Build a BLINK-format training set for TASK from its source dataset, read in that dataset's own layout.
+
+    Writes {out}/{Task}.jsonl (and {Task}.val.jsonl with --val_fraction), images once under {out}/images_{Task}/,
+    and {out}/build.json. Rerunning appends only the rows not yet written. See docs/data_build.md for each source.
+
+    Args:
+        task: Task name or abbreviation (Counting, CT, ...), or a YAML plan `Task: {source: PATH, max_rows: N, ...}`
+            building several tasks (the flags give the defaults).
+        source: Folder of the unpacked source dataset.
+        out: Output folder.
+        seed: Random seed; same seed and source, same rows.
+        max_rows: Most questions for the task (after letter balancing).
+        val_fraction: Share held out as {Task}.val.jsonl, stratified by the source's label and the answer letter.
+        preview: Write {out}/preview_{Task}.png showing this many built questions.
+        exclude: An evaluation source (e.g. BLINK-Benchmark/BLINK): drop and count questions with an image that
+            near-duplicates one of its val images.
+    """
+    import yaml
+
+    from vtl.data.build.run import build_task
+    from vtl.tasks import canonical
+
+    jobs = {}
+    plan = task if task.endswith((".yaml", ".yml")) else None
+    if plan is not None:
+        try:
+            jobs = yaml.safe_load(Path(plan).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise VtlError(f"{plan}: {exc}") from exc
+        if not isinstance(jobs, dict) or not all(isinstance(v, dict) and "source" in v for v in jobs.values()):
+            raise VtlError(f"{plan}: expected a mapping task -> {{source: PATH, max_rows: N, ...}}")
+    else:
+        if source is None:
+            raise VtlError("vtl data build TASK needs --source PATH (the unpacked source dataset)")
+        jobs[task] = {"source": source}
+    defaults = {"seed": seed, "max_rows": max_rows, "val_fraction": val_fraction, "preview": preview,
+                "exclude": exclude}
+    for name, job in jobs.items():
+        unknown = set(job) - set(defaults) - {"source", "out"}
+        if unknown:
+            raise VtlError(f"{plan}: {name}: unknown key(s) {', '.join(sorted(unknown))}; use source, out, "
+                           f"{', '.join(defaults)}")
+        job = {**defaults, **job}
+        job_out = Path(job.pop("out", out))
+        entry = build_task(name, Path(job.pop("source")), job_out, **job)
+        letters = " ".join(f"{k}={v}" for k, v in entry["letters"].items())
+        print(f"{canonical(name)}: {entry['rows']['train']} train + {entry['rows']['val']} val rows, letters {letters}, "
+              f"{entry['passed_over_for_balance']} passed over for balance, "
+              f"{entry['excluded_near_duplicates']} excluded as near-duplicates -> {job_out}")
+    return 0
