@@ -1,4 +1,7 @@
-"""The three image answer-parsing rules (blink, lmms-eval, vlmevalkit; vsibench: test_scoring_conformance.py) on the same outputs, and the prompt presets."""
+"""The three image answer rules (blink, lmms-eval, vlmevalkit) on the same outputs, and the prompt presets.
+
+The video rule `vsibench` has its own table in test_scoring_conformance.py.
+"""
 
 from __future__ import annotations
 
