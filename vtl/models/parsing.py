@@ -15,6 +15,12 @@ named after, quirks included, so vtl's numbers line up with the numbers people r
   spaces, a single option letter among the words counts when it is one of the last four words; else "answer is X"
   (X in A-D, any case); else the single option whose text occurs in the (not too long) output.
 
+- `vsibench`: VSI-Bench's video multiple-choice verdict (vision-x-nyu/thinking-in-space
+  51e089c3ae69b9435e9489058610f5b3964c56a8 and EvolvingLMMs-Lab/lmms-eval 75571cfe0fa36ca5ec2e6aa2bb268f9d38295af3,
+  `lmms_eval/tasks/vsibench/utils.py`, `fuzzy_matching` + `exact_match`): the text before the first space, trailing
+  periods and then surrounding whitespace removed, must equal the answer letter ignoring case ("b." and "\nB" count,
+  "(B)", " B" and "B\nbecause" do not).
+
 The returned letter may lie outside `letters` ("T" under lmms-eval, "Z" under vlmevalkit): that is the harness's
 verdict, scored wrong. None means the rule reads no answer at all.
 """
@@ -25,8 +31,10 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-AnswerRule = Literal["blink", "lmms-eval", "vlmevalkit"]
-ANSWER_RULES: tuple[str, ...] = ("blink", "lmms-eval", "vlmevalkit")
+from vtl.models.numeric import first_token
+
+AnswerRule = Literal["blink", "lmms-eval", "vlmevalkit", "vsibench"]
+ANSWER_RULES: tuple[str, ...] = ("blink", "lmms-eval", "vlmevalkit", "vsibench")
 
 
 def parse_answer(
@@ -43,6 +51,8 @@ def parse_answer(
         return _lmms_eval(text)
     if rule == "vlmevalkit":
         return _vlmevalkit(text, letters, choices)
+    if rule == "vsibench":
+        return _vsibench(text, letters)
     raise ValueError(f"unknown answer rule {rule!r}; use one of {', '.join(ANSWER_RULES)}")
 
 
@@ -64,6 +74,11 @@ def _blink(output: str, letters: Sequence[str]) -> str | None:
         if len(found) == 1:
             return found.pop()
     return None
+
+
+def _vsibench(output: str, letters: Sequence[str]) -> str | None:
+    token = first_token(output).lower()
+    return next((letter for letter in letters if letter.lower() == token), None)
 
 
 def _lmms_eval(output: str) -> str | None:

@@ -25,7 +25,7 @@ from vtl.models.chat import ChatCollator, blink_example
 from vtl.models.families import ChatMarkers, family_of
 from vtl.models.harness import PromptPreset
 from vtl.models.lengths import length_order, prompt_lengths
-from vtl.models.numeric import NumberRule, mean_relative_accuracy, parse_number
+from vtl.models.numeric import NumberRule, score_number
 from vtl.models.parsing import AnswerRule, parse_answer
 from vtl.models.vision_cache import VisionFeatureCache
 
@@ -257,8 +257,7 @@ def score_numerical(
         for batch in batches:
             texts, lengths = _generate_texts(model, processor, collator, batch, max_new_tokens=max_new_tokens)
             for sample, text, n in zip(batch, texts, lengths, strict=True):
-                value = parse_number(text, number_rule)
-                mra = mean_relative_accuracy(value, float(sample.answer))
+                value, mra = score_number(text, float(sample.answer), number_rule)
                 predictions.append(Prediction(
                     idx=sample.idx, task=sample.task, pred_letter=None, answer_letter=None, correct=mra == 1.0,
                     parsed=value is not None, output_text=text, generated_tokens=n, score=mra, pred_value=value,

@@ -164,8 +164,9 @@ class TransferDataModule(LightningDataModule):
             videos_root: where `{dataset}/{scene_name}.mp4` (or `{dataset}.zip`) live; default: beside the table.
             frames: frame rule of video questions (count or fps, index rule, per-frame pixel budget; default 8
                 uniformly spaced frames); part of the zero-shot cache key.
-            number_rule: how numerical answers are parsed: "lmms-eval" (first number, number words too) or
-                "vsibench" (float of the first token, the original code).
+            number_rule: how numerical answers are parsed and scored: "lmms-eval" (lmms-eval's extract_number),
+                "vsibench" (float of the first token, the original code), both with the references' exact MRA, or
+                "vtl" (forgiving parsing, MRA with threshold slack).
             eval_order: validation batches in dataset order, or longest prompt first within each target (less
                 padding; the sample lists and their fingerprint stay as they are).
             train_order: training batches shuffled, or shuffled and grouped by prompt length (less padding).
