@@ -78,3 +78,16 @@ def _class_parameters(match) -> list[str] | None:
     except (ImportError, AttributeError, ValueError, TypeError):
         return None
     return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def make_output_dir(path, flag: str):
+    """`path` created as a directory (parents too), or a VtlError naming `flag` when the OS refuses it."""
+    from pathlib import Path
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise VtlError(f"{flag} {path}: cannot create this directory ({err.strerror}); "
+                       f"pass {flag} a writable directory path") from err
+    return out

@@ -21,7 +21,7 @@ from typing import Literal
 
 import yaml
 
-from vtl.errors import VtlError
+from vtl.errors import VtlError, make_output_dir
 from vtl.home import CONFIGS_DIR
 from vtl.records import done_keys, guard_run_settings, write_json_atomic
 
@@ -179,6 +179,7 @@ def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: int 
         no_progress: No progress bars.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    make_output_dir(out, "--out")
     try:
         run_pipeline(out, pairs=pairs, n_train=n_train, n_eval=n_eval, image_size=image_size, seed=seed,
                      epochs=epochs, k=k, judge=judge, student_config=student_config, progress=not no_progress)
