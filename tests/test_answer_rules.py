@@ -17,7 +17,7 @@ CHOICES = ["two", "three", "four", "five"]
 # output -> (blink, lmms-eval, vlmevalkit) verdicts for a question with options A-D = two, three, four, five.
 TABLE = [
     ("B", ("B", "B", "B")),
-    ("  C\n", ("C", "C", "C")),
+    ("  C\n", (None, "C", "C")),  # BLINK compares the raw output, before any strip
     ("(D)", ("D", "D", "D")),
     ("b", (None, "B", None)),  # lower case: lmms-eval upper-cases it; the others read upper-case letters only
     ("(b)", (None, "B", None)),
@@ -33,7 +33,7 @@ TABLE = [
     ("A is right: the left bird is clearly nearer to the camera.", (None, "A", None)),  # vlmevalkit: "A" too early
     ("(A) (A) again (A)", ("A", "A", "A")),
     ("(A) or (B)", (None, "A", None)),
-    ("E", (None, "E", None)),  # not an option: lmms-eval reads it (and is wrong), the others read nothing
+    ("E", ("E", "E", None)),  # not an option: BLINK (any bare A-E) and lmms-eval read it, scored wrong
     ("", (None, None, None)),
     ("A cat sat.", (None, "A", "A")),  # vlmevalkit: a short output whose article "A" is its only letter
     ("There are three birds.", (None, "T", "B")),  # vlmevalkit matches the option text "three"

@@ -1,10 +1,10 @@
-"""BLINK's answer-parsing rule, case by case."""
+"""BLINK's answer-parsing rule, case by case (the full reference table is in test_scoring_conformance.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from vtl.models.parsing import parse_choice
+from vtl.models.parsing import parse_answer
 
 ABCD = ["A", "B", "C", "D"]
 
@@ -13,7 +13,7 @@ ABCD = ["A", "B", "C", "D"]
     ("output", "letters", "expected"),
     [
         ("B", ABCD, "B"),  # bare letter -> (B)
-        ("  C\n", ABCD, "C"),
+        ("  C\n", ABCD, None),  # BLINK compares the raw output: no strip, so GPT would be asked
         ("(D)", ABCD, "D"),
         ("The answer is (B) because it is nearer.", ABCD, "B"),
         ("(A) looks plausible but\n\nthe answer is (C)", ABCD, "C"),  # the last paragraph decides
@@ -22,12 +22,13 @@ ABCD = ["A", "B", "C", "D"]
         ("I pick (A) \n\nFinal thoughts: none.", ABCD, "A"),  # no option in the last paragraph -> whole output
         ("(A) (A) again (A)", ABCD, "A"),  # one distinct option, repeated
         ("(A) or (B)", ABCD, None),
-        ("E", ABCD, None),  # not one of this question's letters
-        ("(C)", ["A", "B"], None),
+        ("E", ABCD, "E"),  # BLINK takes any bare A-E, scored wrong when it is no option
+        ("(C)", ["A", "B"], "C"),  # likewise an exact "(A)".."(E)"
+            ("(C) it is", ["A", "B"], None),  # inside a sentence only the options count
         ("", ABCD, None),
         ("A cat sat.", ABCD, None),  # a word starting with the letter is not an answer
         ("answer: (b)", ABCD, None),  # BLINK's options are upper case
     ],
 )
-def test_parse_choice(output, letters, expected):
-    assert parse_choice(output, letters) == expected
+def test_blink_rule(output, letters, expected):
+    assert parse_answer(output, letters, "blink") == expected
