@@ -92,3 +92,31 @@ def test_eval_on_cuda_matches_cpu_verdict_counts(tmp_path, tiny_model_dir, synth
     assert run("--device=cuda", f"--out={tmp_path / 'gpu'}") == 0
     result = json.loads((tmp_path / "gpu" / "eval.json").read_text())
     assert result["n"] == 8 and result["n_unparsed"] == 0
+
+
+def test_samples_in_lmms_eval_and_vlmevalkit_layouts(tmp_path, tiny_model_dir, synth_dir):
+    lmms = tmp_path / "lmms"
+    assert run("--scoring=generate", "--prompt_preset=lmms-eval", "--max_new_tokens=3", f"--out={lmms}",
+               "--samples_format=lmms-eval") == 0
+    preds = [json.loads(line) for line in (lmms / "predictions.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (lmms / "samples_blink_counting.jsonl").read_text().splitlines()]
+    lines += [json.loads(line) for line in (lmms / "samples_blink_relative_depth.jsonl").read_text().splitlines()]
+    assert [x["doc_id"] for x in lines] == [0, 1, 2, 3] * 2  # a row's position within its task
+    for line, pred in zip(lines, preds, strict=True):
+        assert set(line) == {"doc_id", "target", "filtered_resps", "token_counts", "blink_acc", "input"}
+        acc = line["blink_acc"]
+        assert acc["id"] == pred["idx"] and acc["pred"] == line["filtered_resps"] == pred["output_text"]
+        assert acc["is_correct"] == pred["correct"] and acc["pred_parsed"] == (pred["pred_letter"] or "")
+        assert line["target"] == f"({acc['gt_content']})" and line["input"].startswith("Note: You only need")
+        assert line["token_counts"] == [{"output_tokens": pred["generated_tokens"]}]
+
+    vlm = tmp_path / "vlm"
+    assert run(f"--out={vlm}", "--samples_format=vlmevalkit", "--label=tiny base") == 0
+    preds = [json.loads(line) for line in (vlm / "predictions.jsonl").read_text().splitlines()]
+    rows = list(csv.DictReader(open(vlm / "tiny_base_BLINK_exact_matching_result.tsv"), delimiter="\t"))
+    assert list(rows[0])[:3] == ["index", "question", "A"] and list(rows[0])[-3:] == ["prediction", "hit", "log"]
+    assert [int(r["hit"]) for r in rows] == [int(p["correct"]) for p in preds]
+    assert all(r["prediction"] == f"({p['pred_letter']})" for r, p in zip(rows, preds, strict=True))  # likelihood
+    assert all(r["log"].startswith("Match Log: ") for r in rows)
+    with pytest.raises(EvalInputError, match="--out"):
+        evaluate(eval_source="vtl://synth", samples_format="vlmevalkit")

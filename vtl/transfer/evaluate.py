@@ -24,6 +24,7 @@ from vtl.home import TINY_MODEL
 from vtl.models.harness import PromptPreset
 from vtl.models.loading import QuantizationOptions
 from vtl.models.parsing import AnswerRule
+from vtl.transfer.sample_formats import SamplesFormat
 
 RESULT_FILE = "eval.json"
 TABLE_FILE = "eval.csv"
@@ -53,6 +54,7 @@ def evaluate(
     out: Path | None = None,
     compare: Path | None = None,
     label: str | None = None,
+    samples_format: SamplesFormat | None = None,
     skip_bad: bool = False,
     progress: bool = True,
 ) -> int:
@@ -77,6 +79,9 @@ def evaluate(
         out: directory for eval.json, eval.csv and predictions.jsonl; null prints the table only.
         compare: an earlier eval.json (or the directory holding it) to set side by side with this result.
         label: this result's name in the comparison table (default: the adapter or model name).
+        samples_format: also write every question's result under `out` in a harness's own layout, to diff against
+            a run of it: lmms-eval (samples_blink_<task>.jsonl, as --log_samples writes) or vlmevalkit (its
+            exact-matching result table, .tsv); null: vtl's predictions.jsonl only.
         skip_bad: skip malformed rows (reported) instead of failing.
         progress: show a progress bar on stderr.
     """
@@ -87,6 +92,8 @@ def evaluate(
         raise EvalInputError(f"--batch_size must be >= 1, got {batch_size}")
     if max_new_tokens is not None and max_new_tokens < 1:
         raise EvalInputError(f"--max_new_tokens must be >= 1, got {max_new_tokens}")
+    if samples_format is not None and out is None:
+        raise EvalInputError("--samples_format writes files: give --out DIR as well")
     preset = get_preset(prompt_preset)
     rule = answer_rule or preset.answer_rule
     budget = max_new_tokens or preset.max_new_tokens
@@ -107,8 +114,9 @@ def evaluate(
                                         max_new_tokens=budget, progress=progress, prompt_preset=prompt_preset,
                                         answer_rule=rule)
     seconds = time.perf_counter() - start
+    label = label or (str(adapter) if adapter is not None else model)
     result = {
-        "label": label or (str(adapter) if adapter is not None else model),
+        "label": label,
         "settings": {
             "model": model, "adapter": None if adapter_dir is None else str(adapter_dir), "eval_source": eval_source,
             "split": split, "tasks": names, "scoring": scoring, "prompt_preset": prompt_preset,
@@ -127,6 +135,11 @@ def evaluate(
     if out is not None:
         write_result(Path(out), result, predictions)
         print(f"wrote {Path(out) / RESULT_FILE}, {TABLE_FILE} and {PREDICTIONS_FILE}", file=sys.stderr)
+        if samples_format is not None:
+            from vtl.transfer.sample_formats import write_samples
+
+            paths = write_samples(Path(out), samples_format, samples, predictions, preset=prompt_preset, label=label)
+            print(f"wrote {len(paths)} {samples_format} sample file(s), e.g. {paths[0]}", file=sys.stderr)
     return 0
 
 
