@@ -63,3 +63,14 @@ def merged_adapter(model: nn.Module) -> Iterator[bool]:
         with torch.no_grad():
             for param, copy in saved:
                 param.copy_(copy)
+
+
+def merged_for_inference(model: nn.Module) -> tuple[nn.Module, bool]:
+    """The model with its adapter folded into the base for good, when that is exact, else the model unchanged.
+
+    For a model that is only scored and then dropped (`vtl eval`): no copy of the base, no unmerge. Returns the
+    model to use and whether it was merged.
+    """
+    if merge_refusal(model) is not None:
+        return model, False
+    return model.merge_and_unload(), True

@@ -46,6 +46,8 @@ def evaluate(
     answer_rule: AnswerRule | None = None,
     max_new_tokens: int | None = None,
     batch_size: int = 8,
+    eval_order: Literal["given", "length"] = "length",
+    merge_for_eval: bool = True,
     max_samples: int | None = None,
     quantization: QuantizationOptions | None = None,
     min_pixels: int | None = None,
@@ -71,6 +73,10 @@ def evaluate(
         answer_rule: how generate mode reads an answer: blink, lmms-eval or vlmevalkit; null: the preset's.
         max_new_tokens: generate mode's token budget; null: the preset's (vtl 16, lmms-eval 1024, vlmevalkit 2048).
         batch_size: questions per forward pass.
+        eval_order: batch each task's questions longest prompt first (length: less padding, as the PGF callback
+            does) or as given; results come back in the given order either way.
+        merge_for_eval: fold the adapter into the base weights where that is exact (full precision), as the PGF
+            callback scores; a 4-bit or bf16 base keeps the adapter unmerged.
         max_samples: score only the first N rows of each task (null: every row).
         quantization: 4-bit weights through bitsandbytes; null keeps full precision.
         min_pixels: image resize budget (lower bound, pixels); null keeps the checkpoint's.
@@ -105,14 +111,19 @@ def evaluate(
 
     by_task = load_tasks(eval_source, names, split, skip_bad=skip_bad, flag="--eval_source")
     samples = [s for t in names for s in (by_task[t][:max_samples] if max_samples else by_task[t])]
-    net, processor = _load(model, adapter_dir, quantization, min_pixels, max_pixels, device)
+    net, processor = _load(model, adapter_dir, quantization, min_pixels, max_pixels, device, merge_for_eval)
 
     from vtl.models.scoring import accuracy_summary, score_multiple_choice
 
     start = time.perf_counter()
-    predictions = score_multiple_choice(net, processor, samples, mode=scoring, batch_size=batch_size,
-                                        max_new_tokens=budget, progress=progress, prompt_preset=prompt_preset,
-                                        answer_rule=rule)
+    # Task by task, as the callback batches its targets: a length-sorted batch never mixes two tasks' questions.
+    # No vision-feature cache: one pass sees each image once, so a cache would only cost memory.
+    predictions = []
+    for task in names:
+        rows = [s for s in samples if s.sub_task == task]
+        predictions += score_multiple_choice(net, processor, rows, mode=scoring, batch_size=batch_size,
+                                             max_new_tokens=budget, progress=progress, prompt_preset=prompt_preset,
+                                             answer_rule=rule, order=eval_order)
     seconds = time.perf_counter() - start
     label = label or (str(adapter) if adapter is not None else model)
     result = {
@@ -122,6 +133,7 @@ def evaluate(
             "split": split, "tasks": names, "scoring": scoring, "prompt_preset": prompt_preset,
             "answer_rule": rule if scoring == "generate" else None,
             "max_new_tokens": budget if scoring == "generate" else None, "max_samples": max_samples,
+            "eval_order": eval_order, "merge_for_eval": merge_for_eval,
             "quantization": None if quantization is None else asdict(quantization),
             "min_pixels": min_pixels, "max_pixels": max_pixels,
         },
@@ -152,7 +164,7 @@ def _adapter_dir(path: Path) -> Path:
                          "adapter dir or a run dir")
 
 
-def _load(model: str, adapter: Path | None, quantization, min_pixels, max_pixels, device: str):
+def _load(model: str, adapter: Path | None, quantization, min_pixels, max_pixels, device: str, merge: bool = True):
     import torch
 
     from vtl.models.loading import load_model
@@ -167,6 +179,10 @@ def _load(model: str, adapter: Path | None, quantization, min_pixels, max_pixels
         from peft import PeftModel
 
         net = PeftModel.from_pretrained(net, str(adapter))
+        if merge:
+            from vtl.models.merged_eval import merged_for_inference
+
+            net, _ = merged_for_inference(net)
     if not on_gpu:
         net.to(device)
     net.eval()
