@@ -111,12 +111,16 @@ def score_multiple_choice(
 
 @contextmanager
 def _eval_mode(model) -> Iterator[None]:
-    was_training = model.training
+    """Eval mode for the block. A model already in eval mode (the validation loop's) is left alone: `train()`
+    walks every module, and transformers' kernel hub re-kernelizes on it, which costs more than a small batch."""
+    if not model.training:
+        yield
+        return
     model.eval()
     try:
         yield
     finally:
-        model.train(was_training)
+        model.train()
 
 
 def _device(model) -> torch.device:
@@ -154,19 +158,24 @@ def _check_answer_boundary(tokenizer, markers: ChatMarkers, letters) -> None:
             )
 
 
-def _likelihood_batch(
-    model, processor, collator, samples, *, max_new_tokens: int, preset, rule, cache=None
-) -> list[Prediction]:
-    tokenizer = processor.tokenizer
-    inputs = _prompt_inputs(model, collator, samples, preset, cache)
-    family = family_of(model)
-    positions = family.prompt_positions(model, inputs)
-    cache_kw = _cache_kwarg(model)
-    prefill = model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-    first_logprobs = prefill.logits[:, -1].float().log_softmax(-1)  # [b, vocab]
-    cache = prefill.cache if hasattr(prefill, "cache") else prefill.past_key_values
+@dataclass
+class LikelihoodInputs:
+    """One batch ready for the forward passes of likelihood scoring: the collated prompts (on the model's device,
+    images as cached features where a cache is given) and each question's option tokens, padded to k options."""
 
-    # Option token sequences, padded to k options per question (padding options are scored and then dropped).
+    prompt: dict[str, torch.Tensor]
+    tokens: torch.Tensor  # [b * k, length] option answer tokens
+    token_mask: torch.Tensor  # [b * k, length] True on real tokens
+    options_per_question: list[int]  # how many of the k rows of each question are real options
+
+
+def likelihood_inputs(
+    model, processor, collator: ChatCollator, samples: Sequence[BlinkSample], preset: PromptPreset = "vtl",
+    cache: VisionFeatureCache | None = None,
+) -> LikelihoodInputs:
+    """Everything of a batch that is not a forward pass: collation, image features from the cache, option tokens."""
+    tokenizer = processor.tokenizer
+    prompt = _prompt_inputs(model, collator, samples, preset, cache)
     option_ids = [
         [tokenizer.encode(option_answer(letter) + collator.markers.end_of_turn, add_special_tokens=False)
          for letter in s.letters]
@@ -175,14 +184,27 @@ def _likelihood_batch(
     k = max(len(opts) for opts in option_ids)
     flat = [opts[min(j, len(opts) - 1)] for opts in option_ids for j in range(k)]  # [b * k] token lists
     length = max(len(ids) for ids in flat)
-    b = len(samples)
-    device = first_logprobs.device
+    device = _device(model)
     filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else flat[0][-1]  # masked out below
-    tokens = torch.full((b * k, length), filler, dtype=torch.long, device=device)
-    token_mask = torch.zeros((b * k, length), dtype=torch.bool, device=device)
+    tokens = torch.full((len(flat), length), filler, dtype=torch.long)
+    token_mask = torch.zeros((len(flat), length), dtype=torch.bool)
     for row, ids in enumerate(flat):
-        tokens[row, : len(ids)] = torch.tensor(ids, device=device)
+        tokens[row, : len(ids)] = torch.tensor(ids)
         token_mask[row, : len(ids)] = True
+    return LikelihoodInputs(prompt, tokens.to(device), token_mask.to(device), [len(o) for o in option_ids])
+
+
+def likelihood_forward(model, batch: LikelihoodInputs) -> torch.Tensor:
+    """The forward passes of likelihood scoring and nothing else: [b, k] summed log-probabilities of each option."""
+    inputs, tokens, token_mask = batch.prompt, batch.tokens, batch.token_mask
+    b = len(batch.options_per_question)
+    k = tokens.shape[0] // b
+    length = tokens.shape[1]
+    family = family_of(model)
+    positions = family.prompt_positions(model, inputs)
+    prefill = model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first_logprobs = prefill.logits[:, -1].float().log_softmax(-1)  # [b, vocab]
+    cache = prefill.cache if hasattr(prefill, "cache") else prefill.past_key_values
 
     # log p(t_1 | prompt) from the prefill; log p(t_i | prompt, t_<i) from one cached pass over t_1..t_{n-1}.
     totals = first_logprobs.gather(1, tokens[:, 0].view(b, k)).view(-1)  # [b * k]
@@ -193,16 +215,23 @@ def _likelihood_batch(
         attention = torch.cat([inputs["attention_mask"].repeat_interleave(k, dim=0), cont_mask.long()], dim=1)
         cont_pos = family.continue_positions(positions, length - 1, repeat=k)
         out = model(
-            input_ids=cont, attention_mask=attention, position_ids=cont_pos, use_cache=True, **{cache_kw: cache}
+            input_ids=cont, attention_mask=attention, position_ids=cont_pos, use_cache=True,
+            **{_cache_kwarg(model): cache},
         )
         logprobs = out.logits.float().log_softmax(-1)  # [b * k, length - 1, vocab]
         step = logprobs.gather(2, tokens[:, 1:, None]).squeeze(2)  # [b * k, length - 1]
         totals = totals + (step * token_mask[:, 1:]).sum(dim=1)
-    totals = totals.view(b, k).cpu()
+    return totals.view(b, k)
 
+
+def _likelihood_batch(
+    model, processor, collator, samples, *, max_new_tokens: int, preset, rule, cache=None
+) -> list[Prediction]:
+    batch = likelihood_inputs(model, processor, collator, samples, preset, cache)
+    totals = likelihood_forward(model, batch).cpu()
     predictions = []
     for i, sample in enumerate(samples):
-        n = len(option_ids[i])
+        n = batch.options_per_question[i]
         scores = {letter: float(totals[i, j]) for j, letter in enumerate(sample.letters[:n])}
         pred = max(scores, key=scores.get)
         predictions.append(_prediction(sample, pred, option_logprobs=scores))

@@ -217,25 +217,20 @@ class TransferFineTuner(LightningModule):
         from vtl.models.scoring import score_multiple_choice, score_numerical
 
         hp = self.hparams
-        was_training = self.model.training
-        self.model.eval()
         # Validation merges once for its whole epoch; a call outside it merges for itself.
         merge = merged_adapter(self.model) if hp.merge_for_eval and not self._epoch_merged else contextlib.nullcontext()
-        try:
-            with torch.no_grad(), merge:
-                if samples and getattr(samples[0], "numerical", False):  # VSI-Bench counting, distances, sizes
-                    return score_numerical(
-                        self.model, self.processor, samples, batch_size=hp.eval_batch_size,
-                        number_rule=samples[0].number_rule, progress=progress,
-                    )
-                return score_multiple_choice(
-                    self.model, self.processor, samples, mode=self.scoring,
-                    batch_size=hp.eval_batch_size, max_new_tokens=self.max_new_tokens,
-                    progress=progress, prompt_preset=self.prompt_preset, answer_rule=self.answer_rule,
-                    order=hp.eval_order, vision_cache=self.vision_cache,
+        with torch.no_grad(), merge:  # score_multiple_choice / score_numerical put the model in eval mode
+            if samples and getattr(samples[0], "numerical", False):  # VSI-Bench counting, distances, sizes
+                return score_numerical(
+                    self.model, self.processor, samples, batch_size=hp.eval_batch_size,
+                    number_rule=samples[0].number_rule, progress=progress,
                 )
-        finally:
-            self.model.train(was_training)
+            return score_multiple_choice(
+                self.model, self.processor, samples, mode=self.scoring,
+                batch_size=hp.eval_batch_size, max_new_tokens=self.max_new_tokens,
+                progress=progress, prompt_preset=self.prompt_preset, answer_rule=self.answer_rule,
+                order=hp.eval_order, vision_cache=self.vision_cache,
+            )
 
     def prompt_lengths(self, samples: list) -> list[int]:
         """Prompt tokens per sample, for the data module's length-sorted evaluation batches."""
