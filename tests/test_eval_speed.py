@@ -63,6 +63,29 @@ def test_cached_features_give_the_same_option_logprobs(frozen):
         torch.testing.assert_close(_logprobs(preds), _logprobs(reference), rtol=0, atol=1e-5)
 
 
+def test_a_batch_seen_before_is_recalled_without_collation_and_scores_the_same(frozen, monkeypatch):
+    import dataclasses
+
+    from vtl.models.chat import ChatCollator
+
+    model, processor = frozen
+    samples = [dataclasses.replace(s, image_sha256=tuple(f"{s.idx}/{j}" for j in range(len(s.images))))
+               for s in _samples()]
+    reference = score_multiple_choice(model, processor, samples, batch_size=3)
+    cache = VisionFeatureCache.for_model(model, "tiny", max_bytes=1 << 30)
+    score_multiple_choice(model, processor, samples, batch_size=3, vision_cache=cache)  # the first epoch
+    collated = []
+    original = ChatCollator.__call__
+    monkeypatch.setattr(ChatCollator, "__call__", lambda self, ex: collated.append(len(ex)) or original(self, ex))
+    again = score_multiple_choice(model, processor, samples, batch_size=3, vision_cache=cache)  # same batches
+    assert collated == []  # every batch recalled: no image processing, no tokenisation, no pixel hashing
+    torch.testing.assert_close(_logprobs(again), _logprobs(reference), rtol=0, atol=1e-5)
+    other = score_multiple_choice(model, processor, samples, batch_size=2, vision_cache=cache)  # new batches
+    assert len(collated) == 3  # 3 new batches collated (the lone last question was a batch before too)
+    torch.testing.assert_close(_logprobs(other), _logprobs(reference), rtol=0, atol=1e-5)
+    assert VisionFeatureCache.batch_key(_samples(2), "vtl") is None  # in-memory images: nothing identifies them
+
+
 def test_cache_cap_keeps_the_first_entries_and_stays_exact(frozen):
     model, processor = frozen
     samples = _samples(4)

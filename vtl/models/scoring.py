@@ -138,9 +138,12 @@ def _prompt_inputs(
     model, collator: ChatCollator, samples: Sequence[BlinkSample], preset: PromptPreset,
     cache: VisionFeatureCache | None = None,
 ) -> dict[str, torch.Tensor]:
-    batch = collator([blink_example(s, preset) for s in samples])
-    if cache is not None:  # pixel_values -> mm_encoder_outputs, the model's own way in for precomputed features
-        batch = cache.encoder_inputs(model, batch)
+    key = cache.batch_key(samples, preset) if cache is not None else None
+    batch = cache.recall(model, key) if cache is not None else None
+    if batch is None:
+        batch = collator([blink_example(s, preset) for s in samples])
+        if cache is not None:  # pixel_values -> mm_encoder_outputs, the model's own way in for precomputed features
+            batch = cache.encoder_inputs(model, batch, key)
     device = _device(model)
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
