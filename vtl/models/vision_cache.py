@@ -114,8 +114,8 @@ class VisionFeatureCache:
     @staticmethod
     def batch_key(samples, preset: str) -> tuple | None:
         """What fixes a collated evaluation batch: its rows (task, idx, stored-image hashes, prompt) in order and the
-        prompt preset; None when a row's images have no stored bytes to identify them."""
-        if any(not s.image_sha256 for s in samples):
+        prompt preset; None when a row's images have no stored bytes to identify them (video rows never do)."""
+        if any(not getattr(s, "image_sha256", ()) for s in samples):
             return None
         return (preset, *((s.sub_task, s.idx, s.image_sha256, s.prompt) for s in samples))
 
