@@ -8,7 +8,7 @@ import pytest
 
 from vtl.cli import main
 from vtl.data.planted import planted_world
-from vtl.transfer.demo_planted import COMPARISON_FILE, compare, comparison_lines
+from vtl.transfer.demo_planted import COMPARISON_FILE, compare, comparison_lines, diagonal_lines, diagonal_pgf
 
 REDUCED = ["Art_Style", "Multi-view_Reasoning", "Jigsaw", "Visual_Similarity", "Relative_Depth",
            "Relative_Reflectance"]  # two groups of two (tint: AS, MV; cast: JG, VS) and the antagonist pair
@@ -82,3 +82,16 @@ def test_planted_demo_rejects_unknown_source_and_bad_jobs(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--jobs", "0"]) == 2
     assert "--jobs 0" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_diagonal_table_reports_every_seed_min_and_median():
+    per_seed = {"0": {"Counting": {"Counting": 0.9, "Jigsaw": 0.0}, "Jigsaw": {"Jigsaw": 1.0, "Counting": 0.1}},
+                "1": {"Counting": {"Counting": 0.5}, "Jigsaw": {"Jigsaw": 0.96}}}
+    d = diagonal_pgf({"sources": ["Counting", "Jigsaw"], "pgf_per_seed": per_seed})
+    assert d["per_seed"] == {"Counting": {"0": 0.9, "1": 0.5}, "Jigsaw": {"0": 1.0, "1": 0.96}}
+    assert d["min"] == 0.5 and d["median"] == pytest.approx(0.93)
+    assert d["below_goal"] == ["Counting"]  # 0.9 in seed 0 is not enough: every seed must reach the goal
+    lines = diagonal_lines(d)
+    assert all(len(line) <= 80 for line in lines)
+    assert "Counting" in lines[3] and "+0.90" in lines[3] and "+0.50" in lines[3]
+    assert "min +0.50, median +0.93; 1 below 0.8 in some seed: Counting" in " ".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -78,7 +79,10 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     comparison = compare(world, label)
     for line in comparison_lines(comparison):
         print(line)
-    (analysis / COMPARISON_FILE).write_text(json.dumps(comparison, indent=1) + "\n")
+    diagonal = diagonal_pgf(label)
+    for line in diagonal_lines(diagonal):
+        print(line)
+    (analysis / COMPARISON_FILE).write_text(json.dumps({**comparison, "diagonal_pgf": diagonal}, indent=1) + "\n")
     print()
     print(f"  report: {analysis / 'report.md'}")
     print(f" summary: {analysis / 'summary.json'}  (planted vs recovered: {analysis / COMPARISON_FILE})")
@@ -249,3 +253,46 @@ def comparison_lines(c: dict) -> list[str]:
     if share is not None:
         lines.append(f"  planted edges recovered: {share:.0%}")
     return lines
+
+
+# ---------------------------------------------------------------------------------------------------- diagonal
+
+DIAGONAL_GOAL = 0.8  # every source should learn its own task at least this well, in every seed
+
+
+def diagonal_pgf(label: dict) -> dict:
+    """Each source's PGF on its own task, per seed (a summary.json label's `pgf_per_seed`), with min and median over
+    all (source, seed) cells: whether every task learned its own rule, without which "no transfer" is vacuous."""
+    import statistics
+
+    per_seed = label.get("pgf_per_seed") or {}
+    sources = [t for t in label.get("sources", []) if any(t in m for m in per_seed.values())]
+    values = {t: {str(s): m[t].get(t) for s, m in per_seed.items() if t in m} for t in sources}
+    cells = [v for row in values.values() for v in row.values() if v is not None]
+    return {
+        "per_seed": values,
+        "min": min(cells) if cells else None,
+        "median": statistics.median(cells) if cells else None,
+        "goal": DIAGONAL_GOAL,
+        "below_goal": [t for t, row in values.items() if any(v is None or v < DIAGONAL_GOAL for v in row.values())],
+    }
+
+
+def diagonal_lines(d: dict) -> list[str]:
+    """The diagonal as a table that fits 80 columns: one row per source, one column per seed, then min and median."""
+    rows = d["per_seed"]
+    if not rows:
+        return []
+    seeds = sorted({s for row in rows.values() for s in row}, key=lambda s: (len(s), s))
+
+    def cell(v) -> str:
+        return f"{v:+6.2f}" if v is not None else f"{'-':>6}"
+
+    lines = ["", f"  diagonal PGF (each source on its own task; goal >= {d['goal']:.1f} in every seed)",
+             f"    {'source':28}" + "".join(f"{'seed ' + s:>8}" for s in seeds)]
+    for task, row in rows.items():
+        lines.append(f"    {task:28}" + "".join(f"{cell(row.get(s)):>8}" for s in seeds))
+    below = d["below_goal"]
+    summary = f"min {d['min']:+.2f}, median {d['median']:+.2f}; " + (
+        f"{len(below)} below {d['goal']:.1f} in some seed: {', '.join(below)}" if below else "all reach the goal")
+    return lines + textwrap.wrap(summary, 78, initial_indent="    ", subsequent_indent="      ")
