@@ -42,6 +42,11 @@ def one_line(text: str) -> str:
 
 def explain_parse_error(parser, message: str) -> str:
     """A parse error in one line; for an unknown flag or config key, the valid ones closest to it (not the usage)."""
+    nested = re.search(r"""Parser key "([\w.]+)".*NestedArg\(key='([\w.]+)', val=(.*)\)""", message, re.S)
+    if nested:  # `--model.model X` where --model takes a plain value: jsonargparse reads it as a nested key
+        flag, key, val = nested.groups()
+        return (f"--{flag}.{key} is not an option: --{flag} takes a value itself; write --{flag} {val.strip(chr(39))}"
+                f" (see {parser.prog} --help)")
     flags = sorted({s for a in parser._actions for s in a.option_strings
                     if s.startswith("--") and s not in ("--help", "--print_shtab") and not s.endswith("+")})
     bad = [(f, flags) for f in re.findall(r"(--[\w.\-]+)", message)] if "nrecognized arguments" in message else []

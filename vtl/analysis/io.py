@@ -261,8 +261,12 @@ def load_inputs(inputs: list[str] | str, notes: list[str] | None = None) -> Load
             label, path = split_label(spec)
             for file in _files_of(path, label):
                 reader = read_released_csv if file.suffix.lower() == ".csv" else read_transfer_jsonl
+                before = len(notes)
                 part = reader(file, label, notes)
                 if part.empty:
+                    # Why it is empty is in the reader's notes; the final error repeats it rather than "empty".
+                    why = [n.removeprefix(f"{file}: ") for n in notes[before:]] or ["the file holds no records"]
+                    failures.append(f"{file}: no usable rows ({'; '.join(why)})")
                     note(notes, f"{file}: no usable rows; input left out")
                 frames.append(part)
         except AnalysisInputError as exc:

@@ -33,6 +33,16 @@ def check_finite_loss(loss: torch.Tensor, *, step: int, epoch: int, batch_idx: i
         )
 
 
+def total_training_steps(trainer) -> int:
+    """The optimizer steps the fit will take (the cosine schedule's length); a VtlError when the fit is unbounded."""
+    total = trainer.estimated_stepping_batches
+    if not math.isfinite(total):
+        raise VtlError(f"the fit has no end (--trainer.max_epochs {trainer.max_epochs}, --trainer.max_steps "
+                       f"{trainer.max_steps}) so the learning-rate schedule has no length; give --trainer.max_epochs N "
+                       "or --trainer.max_steps N with N >= 1")
+    return int(total)
+
+
 def assistant_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """Token-mean cross-entropy over the assistant span only (labels are -100 elsewhere), computed in fp32."""
     labels = batch["labels"]

@@ -36,6 +36,7 @@ from vtl.models.training import (
     recover_export,
     restore_rng_states,
     save_pretrained_atomic,
+    total_training_steps,
 )
 
 __all__ = ["NonFiniteLossError", "ScoringMode", "TransferFineTuner"]
@@ -292,7 +293,7 @@ class TransferFineTuner(LightningModule):
         hp = self.hparams
         return adamw_warmup_cosine(
             self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches), min_lr_ratio=hp.min_lr_ratio,
+            total_steps=total_training_steps(self.trainer), min_lr_ratio=hp.min_lr_ratio,
         )
 
     # ---- checkpoints -------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from vtl.models.training import (
     check_trainable_present,
     keep_trainable,
     save_pretrained_atomic,
+    total_training_steps,
 )
 from vtl.records import append_jsonl
 
@@ -178,7 +179,7 @@ class StudentDistiller(LightningModule):
     # ---- optimisation ------------------------------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
-        total = int(self.trainer.estimated_stepping_batches)
+        total = total_training_steps(self.trainer)
         warmup = hp.warmup_steps if hp.warmup_ratio is None else round(hp.warmup_ratio * total)
         return adamw_warmup_cosine(
             self.model, lr=hp.lr, weight_decay=hp.weight_decay, warmup_steps=warmup, total_steps=total,
