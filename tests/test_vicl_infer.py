@@ -177,7 +177,7 @@ def test_non_integer_k_names_the_key(tmp_path, inputs):
     tuples, desc = inputs
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"tuples": str(tuples), "descriptions": str(desc), "k": "two"}))
-    with pytest.raises(VtlError, match=r"bad.yaml: Parser key \"k\": .*Got value: two"):
+    with pytest.raises(VtlError, match=r"bad.yaml: `k: two`: expected an integer"):
         InferConfig.from_yaml(bad)
 
 

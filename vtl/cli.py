@@ -201,6 +201,9 @@ def normalize_argv(parser, argv: list[str]) -> list[str]:
             continue
         name, eq, value = token.partition("=")
         name = "--" + name[2:].replace("-", "_")
+        if name not in options and not any(name.startswith(o + ".") for o in options):
+            # Before it can swallow the next word as a positional (`--typo 1` -> "inputs: expected a list").
+            raise UsageError(explain_parse_error(parser, f"Unrecognized arguments: {name}"))
         kind = _hint_kind(options.get(name))
         if kind == "bool":
             if not eq and i + 1 < len(argv) and argv[i + 1].lower() in _BOOL_WORDS:

@@ -26,7 +26,7 @@ def _parse(spec: dict[str, Any], base: type, key: str):
     try:
         return parser, parser.parse_object({key: spec})
     except Exception as exc:  # noqa: BLE001 (argparse.ArgumentError)
-        raise UsageError(f"`{key}:` {explain_parse_error(parser, str(exc))}") from exc
+        raise UsageError(f"`{key}:` {explain_parse_error(parser, str(exc), in_file=True)}") from exc
 
 
 def check(spec: dict[str, Any], base: type, key: str) -> dict[str, Any]:

@@ -40,13 +40,17 @@ def one_line(text: str) -> str:
     return out
 
 
-def explain_parse_error(parser, message: str) -> str:
-    """A parse error in one line; for an unknown flag or config key, the valid ones closest to it (not the usage)."""
+def explain_parse_error(parser, message: str, in_file: bool = False) -> str:
+    """A parse error in one line; for an unknown flag or config key, the valid ones closest to it (not the usage).
+    `in_file`: the values came from a YAML file, so a bad value is named as its key (`k: two`), not as a flag."""
     nested = re.search(r"""Parser key "([\w.]+)".*NestedArg\(key='([\w.]+)', val=(.*)\)""", message, re.S)
     if nested:  # `--model.model X` where --model takes a plain value: jsonargparse reads it as a nested key
         flag, key, val = nested.groups()
         return (f"--{flag}.{key} is not an option: --{flag} takes a value itself; write --{flag} {val.strip(chr(39))}"
                 f" (see {parser.prog} --help)")
+    typed = _value_error(message, in_file)
+    if typed:
+        return typed
     flags = sorted({s for a in parser._actions for s in a.option_strings
                     if s.startswith("--") and s not in ("--help", "--print_shtab") and not s.endswith("+")})
     bad = [(f, flags) for f in re.findall(r"(--[\w.\-]+)", message)] if "nrecognized arguments" in message else []
@@ -67,6 +71,34 @@ def explain_parse_error(parser, message: str) -> str:
         near = [v for v in valid if v.startswith(parent)][:12] or valid[:12]
         hints.append(f"{name} is not an option (valid near it: {', '.join(near)}{', ...' if len(near) == 12 else ''})")
     return "; ".join(hints)
+
+
+_RESTRICTION = re.compile(r"(?:Not of type \w+: (\S+) )?does not conform to restriction ([^\n]+)")
+_GIVEN = re.compile(r"(?:Given|Got) value: ([^\n]*)|base 10: '([^']*)'|to float: '([^']*)'")
+_NOT_NUMBER = re.compile(
+    r"invalid literal for int\(\)|could not convert string to float|Expected a <class '(?:int|float)'>")
+
+
+def _value_error(message: str, in_file: bool = False) -> str | None:
+    """`--key VALUE: ...` for a number of the wrong type or out of its range (jsonargparse's restricted numbers such
+    as PositiveInt say `v>0`), or None when `message` is another kind of error."""
+    key = re.match(r'Parser key "([\w.]+)":', message)
+    if key is None or "NestedArg" in message:
+        return None
+    name = key.group(1).rsplit(".", 1)[-1]
+    given = _GIVEN.search(message)
+    value = next((g for g in given.groups() if g is not None), "").strip() if given else ""
+    restriction = _RESTRICTION.search(message)
+    value = (restriction.group(1) or value) if restriction else value
+    where = f"`{key.group(1)}: {value}`" if in_file else f"--{key.group(1)} {value}"
+    nullable = " (or null)" if "NoneType" in message else ""
+    if restriction:
+        allowed = re.sub(r"\bv\b", name, restriction.group(2).strip())
+        return f"{where}: out of range; give a value with {allowed}{nullable}"
+    number = _NOT_NUMBER.search(message)
+    if number:
+        return f"{where}: expected {'an integer' if 'int' in number.group(0) else 'a number'}{nullable}"
+    return None
 
 
 def _class_parameters(match) -> list[str] | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeFloat, OpenUnitInterval, PositiveInt
+
 from vtl.analysis.io import parse_upper, print_warnings
 from vtl.errors import VtlError
 
 
 def analyze(inputs: list[str], *, out: str, epoch: Literal["last", "best"] = "last", include_diagonal: bool = False,
-            confidence: float = 0.9, top_k: int = 3, no_plots: bool = False, quiet: bool = False,
-            upper: str | None = None, eps: float | None = None) -> int:
+            confidence: OpenUnitInterval = 0.9, top_k: PositiveInt = 3, no_plots: bool = False, quiet: bool = False,
+            upper: str | None = None, eps: NonNegativeFloat | None = None) -> int:
     """Transfer analysis of runs or released PGF CSVs: summary.json, report.md and PNGs.
 
     Args:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from jsonargparse.typing import PositiveInt
+
 from vtl.analysis.io import print_warnings
 from vtl.analysis.select import ARMS, load_matrix, mixture_specs, write_specs
 
 
-def select(*, matrix: str, target: str, out: str, threshold: float = 0.0, budget: int | None = None, seed: int = 0,
+def select(*, matrix: str, target: str, out: str, threshold: float = 0.0, budget: PositiveInt | None = None,
+           seed: int = 0,
            label: str | None = None, epoch: Literal["last", "best"] = "last", arms: str = ",".join(ARMS)) -> int:
     """PGF-guided training-data mixture for a target task (pgf, random and direct arms at one budget).
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vtl.errors import VtlError
+from jsonargparse.typing import NonNegativeInt, PositiveInt
+
+from vtl.errors import VtlError, make_output_dir
 
 
-def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 64, video: bool = False) -> int:
+def synth(*, out: Path, n_per_task: PositiveInt = 48, seed: int = 0, image_size: PositiveInt = 64,
+          video: bool = False) -> int:
     """Write a synthetic suite: the 13 BLINK-format tasks (parquet, split val), or VSI-Bench clips with --video.
 
     With --video: test.parquet in VSI-Bench's columns and one mp4 per question, every task family.
@@ -24,6 +27,7 @@ def synth(*, out: Path, n_per_task: int = 48, seed: int = 0, image_size: int = 6
     from vtl.data.synth import write_suite
     from vtl.tasks import TRANSFER_TASKS
 
+    make_output_dir(out, "--out")
     if video:
         from vtl.data.synth_video import FAMILIES, write_video_suite
 
@@ -70,7 +74,8 @@ def check(source: str, *, tasks: list[str] | None = None, split: str = "val") ->
 
 def build(
     task: str, *, source: Path | None = None, out: Path = Path("data/train"), seed: int = 0,
-    max_rows: int | None = None, val_fraction: float = 0.0, preview: int = 0, exclude: str | None = None,
+    max_rows: PositiveInt | None = None, val_fraction: float = 0.0, preview: NonNegativeInt = 0,
+    exclude: str | None = None,
 ) -> int:
     """Build a BLINK-format training set for TASK from its source dataset, read in that dataset's own layout.
 

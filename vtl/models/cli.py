@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vtl.errors import VtlError
+from vtl.errors import VtlError, make_output_dir
 from vtl.models.families import FamilyName
 
 
@@ -18,6 +18,7 @@ def tiny(*, out: Path, seed: int = 0, family: FamilyName = "qwen2.5-vl") -> int:
     """
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VtlError(f"--out {out} exists and is not an empty directory; choose a new path")
+    make_output_dir(out, "--out")
     from vtl.models.tiny import write_tiny_model
 
     path = write_tiny_model(out, seed=seed, family=family)

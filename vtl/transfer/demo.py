@@ -12,6 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from jsonargparse.typing import PositiveInt
+
+from vtl.errors import make_output_dir
 from vtl.transfer import sweep as sw
 from vtl.transfer.demo_runs import DEMO_SWEEP, analyze_runs, demo_sweep, elapsed, finish, report_run, run_grid
 
@@ -21,9 +24,9 @@ DISCLAIMER = (
 )
 
 
-def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: int | None = None,
+def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: PositiveInt | None = None,
          set: list[str] | None = None, verbose: bool = False, quick: bool = False,  # noqa: A002 (users know --set)
-         jobs: int = 2) -> int:
+         jobs: PositiveInt = 2) -> int:
     """The transfer study on a planted-transfer world, then the analysis and planted vs recovered structure.
 
     Args:
@@ -35,6 +38,7 @@ def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: int 
         quick: Pipeline check only: the random tiny model on the synthetic suite, 13 fits, one seed.
         jobs: Planted demo: fits run at a time.
     """
+    make_output_dir(out, "--out")  # before any fit starts
     if not quick:
         from vtl.transfer.demo_planted import run_planted
 

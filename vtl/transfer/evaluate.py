@@ -18,6 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import PositiveInt
+
 from vtl.data.sources import BLINK_HUB
 from vtl.errors import VtlError
 from vtl.home import TINY_MODEL
@@ -44,14 +46,14 @@ def evaluate(
     scoring: Literal["likelihood", "generate"] = "likelihood",
     prompt_preset: PromptPreset = "vtl",
     answer_rule: AnswerRule | None = None,
-    max_new_tokens: int | None = None,
-    batch_size: int = 8,
+    max_new_tokens: PositiveInt | None = None,
+    batch_size: PositiveInt = 8,
     eval_order: Literal["given", "length"] = "length",
     merge_for_eval: bool = True,
-    max_samples: int | None = None,
+    max_samples: PositiveInt | None = None,
     quantization: QuantizationOptions | None = None,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
+    min_pixels: PositiveInt | None = None,
+    max_pixels: PositiveInt | None = None,
     device: str = "auto",
     out: Path | None = None,
     compare: Path | None = None,

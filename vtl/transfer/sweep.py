@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonargparse.typing import PositiveInt
 
 from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR
@@ -519,7 +520,7 @@ def clock(seconds: float) -> str:
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
-def sweep(file: str, *, count: int | None = None, dry_run: bool = False, runs_dir: str | None = None,
+def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False, runs_dir: str | None = None,
           set: list[str] | None = None, quiet: bool = False) -> int:  # noqa: A002 (the flag users know: --set)
     """Run a W&B sweep file's grid locally, sequentially and resumably.
 

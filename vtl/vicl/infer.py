@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from jsonargparse.typing import PositiveInt
 from PIL import Image
 
 from vtl.locks import RunDirLock
@@ -115,7 +116,7 @@ class InferConfig:
         try:
             parsed = parser.parse_args(args).as_dict()
         except Exception as exc:  # noqa: BLE001 (argparse.ArgumentError)
-            raise UsageError(f"{path}: {explain_parse_error(parser, str(exc))}") from exc
+            raise UsageError(f"{path}: {explain_parse_error(parser, str(exc), in_file=True)}") from exc
         fields = {k: v for k, v in parsed.items() if k in cls.__dataclass_fields__}
         try:
             return cls(**fields)
@@ -346,9 +347,9 @@ def _write_results(config, out, texts, todo, total, generator, scorer, results_p
 
 def infer(*, tuples: str, descriptions: str | None = None, out: str = "runs/vicl/infer", split: str | None = "eval",
           pairs: list[str] | None = None, teacher_descriptions: str | None = None,
-          arms: list[Literal["baseline", "ours", "teacher"]] = list(DEFAULT_ARMS), k: int = 10,  # noqa: B006
-          limit: int | None = None, concurrency: int = 4, generator: Generator | None = None,
-          judge: JudgeBackend | None = None, judge_max_attempts: int = 3,
+          arms: list[Literal["baseline", "ours", "teacher"]] = list(DEFAULT_ARMS), k: PositiveInt = 10,  # noqa: B006
+          limit: PositiveInt | None = None, concurrency: PositiveInt = 4, generator: Generator | None = None,
+          judge: JudgeBackend | None = None, judge_max_attempts: PositiveInt = 3,
           viescore: Literal["paper", "authors-code"] = "paper", judge_prompts: dict[str, str] | None = None,
           instruction: str | None = None, no_progress: bool = False) -> int:
     """Steered generation: baseline vs. described, K candidates per query, metrics (resumable).

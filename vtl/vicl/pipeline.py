@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from jsonargparse.typing import PositiveInt
 
 from vtl.errors import VtlError, make_output_dir
 from vtl.home import CONFIGS_DIR
@@ -159,8 +160,8 @@ def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) ->
     describe_tuples(load_student(export), tuples, descriptions, split="eval", progress=progress)
 
 
-def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: int = 6, n_eval: int = 2,
-        image_size: int = 64, seed: int = 0, epochs: int | None = None, k: int = 10,
+def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: PositiveInt = 6, n_eval: PositiveInt = 2,
+        image_size: PositiveInt = 64, seed: int = 0, epochs: PositiveInt | None = None, k: PositiveInt = 10,
         judge: Literal["qwen", "none"] = "qwen", student_config: str = str(STUDENT_CONFIG),
         no_progress: bool = False) -> int:
     """The whole T2T-VICL chain offline on the embedded default (pairs .. report), resumable.

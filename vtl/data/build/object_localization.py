@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from vtl.data.build.core import BuildError, Item, Question, open_image
-from vtl.data.build.draw import mark_points, draw_box
+from vtl.data.build.draw import draw_box, mark_points
 
 TASK = "Object_Localization"
 FORMAT = "COCO/LVIS instances json: images[{id, file_name|coco_url}], annotations[{image_id, bbox, category_id}]"

@@ -8,8 +8,15 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from vtl.data.build import builder
-from vtl.data.build.core import (BUILDER_VERSION, BuildError, generate, source_fingerprint, split_val,
-                                 update_manifest, write_rows)
+from vtl.data.build.core import (
+    BUILDER_VERSION,
+    BuildError,
+    generate,
+    source_fingerprint,
+    split_val,
+    update_manifest,
+    write_rows,
+)
 from vtl.data.sample import LETTERS
 
 

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
+
 from vtl.errors import VtlError
 from vtl.records import JsonlAppender, done_keys
 from vtl.vicl.clients.openai_chat import OpenAIChat
@@ -214,11 +216,12 @@ def describe_tuples(
 
 
 def describe(*, student: str, tuples: str, out: str, split: Literal["train", "eval", "all"] = "eval",
-             pairs: list[str] | None = None, base_model: str | None = None, batch_size: int = 4,
-             max_new_tokens: int | None = None, limit: int | None = None, temperature: float = 0.0,
-             top_p: float = 1.0, repetition_penalty: float = 1.0, prompt: str | None = None,
+             pairs: list[str] | None = None, base_model: str | None = None, batch_size: PositiveInt = 4,
+             max_new_tokens: PositiveInt | None = None, limit: PositiveInt | None = None,
+             temperature: NonNegativeFloat = 0.0,
+             top_p: float = 1.0, repetition_penalty: PositiveFloat = 1.0, prompt: str | None = None,
              shard: str | None = None, base_url: str | None = None, api_key_env: str = "none",
-             concurrency: int = 8, timeout: float = 60) -> int:
+             concurrency: PositiveInt = 8, timeout: PositiveFloat = 60) -> int:
     """Student descriptions for eval tuples (resumable).
 
     Args:

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 
-from vtl.errors import VtlError
+from vtl.errors import VtlError, make_output_dir
 from vtl.records import JsonlAppender, done_keys, guard_run_settings, iter_jsonl, numbered_records
 from vtl.vicl.lowlevel.tasks import LABELS, pair_label, parse_pair, resolve_pairs, task_id
 
@@ -285,8 +286,9 @@ def write_tuples(
 # --- CLI --------------------------------------------------------------------------------------------------------
 
 
-def pairs(*, out: str, pairs: list[str] | None = None, n_train: int = 100, n_eval: int = 20, seed: int = 0,
-          image_size: int = 128, real_root: str | None = None) -> int:
+def pairs(*, out: str, pairs: list[str] | None = None, n_train: NonNegativeInt = 100, n_eval: NonNegativeInt = 20,
+          seed: int = 0,
+          image_size: PositiveInt = 128, real_root: str | None = None) -> int:
     """Write cross-task tuples (A_in, A_out, B_in, B_out) for ordered low-level task pairs.
 
     Args:
@@ -300,6 +302,7 @@ def pairs(*, out: str, pairs: list[str] | None = None, n_train: int = 100, n_eva
         real_root: Folder of real pairs: ROOT/TASK/input/*.png + ROOT/TASK/output/*.png (same names).
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    make_output_dir(out, "--out")
     try:
         path = write_tuples(out, pairs=pairs, n_train=n_train, n_eval=n_eval, seed=seed, image_size=image_size,
                             real_root=real_root, progress=True)

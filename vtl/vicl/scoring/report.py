@@ -21,6 +21,8 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
+from jsonargparse.typing import NonNegativeInt
+
 from vtl.errors import VtlError
 
 log = logging.getLogger("vtl.vicl")
@@ -399,7 +401,7 @@ def report(
     out: str | None = None,
     tier_rule: TierRule = "both-generators",
     vie_average: Literal["paired", "all"] = "paired",
-    examples: int = 4,
+    examples: NonNegativeInt = 4,
 ) -> int:
     """Per-pair baseline -> ours tables and tiers for one run, or tiers across several generators' runs.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from jsonargparse.typing import PositiveInt
 from PIL import Image
 
 from vtl.errors import VtlError
@@ -178,7 +179,7 @@ def score(
     pairs: list[str] | None = None,
     save_as_ground_truth_format: bool = False,
     judge: JudgeBackend | None = None,
-    judge_max_attempts: int = 3,
+    judge_max_attempts: PositiveInt = 3,
     viescore: Literal["paper", "authors-code"] = "paper",
     judge_prompts: dict[str, str] | None = None,
 ) -> int:

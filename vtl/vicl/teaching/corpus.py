@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import PositiveFloat, PositiveInt
+
 from vtl.errors import VtlError
 from vtl.locks import file_lock
 from vtl.records import JsonlAppender, done_keys
@@ -150,10 +152,11 @@ def make_teacher(teacher: TeacherName = "analytic", *, model: str | None = None,
 
 
 def corpus(*, tuples: str, out: str, teacher: TeacherName = "analytic", model: str | None = None,
-           split: Literal["train", "eval", "all"] = "train", pairs: list[str] | None = None, limit: int | None = None,
-           batch_size: int | None = None, no_4bit: bool = False, dtype: str = "bfloat16", max_new_tokens: int = 200,
-           api_key_env: str | None = None, base_url: str | None = None, concurrency: int = 4,
-           timeout: float = 60, seed: int = 0, prompt: str | None = None, shard: str | None = None) -> int:
+           split: Literal["train", "eval", "all"] = "train", pairs: list[str] | None = None,
+           limit: PositiveInt | None = None, batch_size: PositiveInt | None = None, no_4bit: bool = False,
+           dtype: str = "bfloat16", max_new_tokens: PositiveInt = 200,
+           api_key_env: str | None = None, base_url: str | None = None, concurrency: PositiveInt = 4,
+           timeout: PositiveFloat = 60, seed: int = 0, prompt: str | None = None, shard: str | None = None) -> int:
     """Teacher descriptions, one JSON line per tuple (resumable); exit 1 when some tuples failed (rerun to retry).
 
     Args:

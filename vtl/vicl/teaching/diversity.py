@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from jsonargparse.typing import ClosedUnitInterval, PositiveInt
 
 from vtl.errors import VtlError
 from vtl.records import numbered_records, write_jsonl
@@ -343,9 +344,9 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def filter_command(*, corpus: list[str], out: str, per_pair: int = DEFAULT_PER_PAIR,
-                   dup_threshold: float = DEFAULT_DUP_THRESHOLD, keep_named: bool = False, seed: int = 0,
-                   model_path: str | None = None, batch_size: int = 128,
+def filter_command(*, corpus: list[str], out: str, per_pair: PositiveInt = DEFAULT_PER_PAIR,
+                   dup_threshold: ClosedUnitInterval = DEFAULT_DUP_THRESHOLD, keep_named: bool = False, seed: int = 0,
+                   model_path: str | None = None, batch_size: PositiveInt = 128,
                    precision: Precision = DEFAULT_PRECISION) -> int:
     """Diversity filter: embed the teacher descriptions, cluster per ordered pair, keep one per cluster.
 
