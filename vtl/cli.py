@@ -45,6 +45,7 @@ COMMANDS: dict[str, Command] = {
         "synth": "vtl.data.cli:synth",
         "check": "vtl.data.cli:check",
         "build": "vtl.data.cli:build",
+        "leaks": "vtl.data.cli:leaks",
     },
     "analyze": "vtl.analysis.cli:analyze",
     "eval": "vtl.transfer.evaluate:evaluate",

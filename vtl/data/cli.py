@@ -127,3 +127,29 @@ def build(
               f"{entry['passed_over_for_balance']} passed over for balance, "
               f"{entry['excluded_near_duplicates']} excluded as near-duplicates -> {job_out}")
     return 0
+
+
+def leaks(train_source: str, eval_source: str, *, split: str = "val", threshold: int | None = None) -> int:
+    """Find training images that near-duplicate an eval image (perceptual hash); exit 2 when any is found.
+
+    Args:
+        train_source: Training rows: JSONL/parquet file or directory (all splits' rows of the 13 tasks it has).
+        eval_source: Evaluation source (hub id, parquet directory, file or vtl://synth); its `split` rows are indexed.
+        split: Split of the evaluation source to index.
+        threshold: Largest Hamming distance (bits of 64) counted as a near-duplicate; default vtl.data.leaks's.
+    """
+    from vtl.data.leaks import DEFAULT_THRESHOLD, LeakIndex
+    from vtl.data.loaders import load_source, resolve_source
+
+    index = LeakIndex.from_source(eval_source, split=split)
+    found = 0
+    for rows in load_source(resolve_source(train_source), split="train").values():
+        for row in rows:
+            for n, image in enumerate(row.images, 1):
+                for m in index.matches(image, threshold):
+                    found += 1
+                    print(f"distance {m.distance}: train row {row.idx!r} image_{n} ~ eval row {m.eval_idx!r} "
+                          f"{m.image_field}")
+    limit = DEFAULT_THRESHOLD if threshold is None else threshold
+    print(f"{found} near-duplicate pair(s) within {limit} bits", file=sys.stderr if found else sys.stdout)
+    return 2 if found else 0
