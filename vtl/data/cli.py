@@ -129,27 +129,37 @@ def build(
     return 0
 
 
-def leaks(train_source: str, eval_source: str, *, split: str = "val", threshold: int | None = None) -> int:
-    """Find training images that near-duplicate an eval image (perceptual hash); exit 2 when any is found.
+def leaks(train_source: str, eval_source: str, *, train_split: str = "train", split: str = "val",
+          threshold: NonNegativeInt | None = None, tasks: str | None = None) -> int:
+    """Find training images that near-duplicate an evaluation image (perceptual hash); exit 2 when any is found.
+
+    Each pair is printed with its Hamming distance and both rows. The check is robust to re-encoding, resizing and
+    BLINK's drawn markers (docs/data_build.md has the measured hit and false-positive rates).
 
     Args:
-        train_source: Training rows: JSONL/parquet file or directory (all splits' rows of the 13 tasks it has).
-        eval_source: Evaluation source (hub id, parquet directory, file or vtl://synth); its `split` rows are indexed.
+        train_source: Training rows: a `vtl data build` folder, a JSONL/parquet file or directory, or a hub id.
+        eval_source: Evaluation rows: BLINK-format source (hub id, parquet directory, file, vtl://synth).
+        train_split: Split read from train_source directories and hub ids (files have none).
         split: Split of the evaluation source to index.
-        threshold: Largest Hamming distance (bits of 64) counted as a near-duplicate; default vtl.data.leaks's.
+        threshold: Largest Hamming distance (of 256 bits) counted as a near-duplicate; default vtl's measured one.
+        tasks: Comma-separated tasks to check (default: every task both sources hold).
     """
-    from vtl.data.leaks import DEFAULT_THRESHOLD, LeakIndex
+    from vtl.data.leaks import DEFAULT_THRESHOLD, HASH_SIZE, LeakIndex
     from vtl.data.loaders import load_source, resolve_source
 
-    index = LeakIndex.from_source(eval_source, split=split)
-    found = 0
-    for rows in load_source(resolve_source(train_source), split="train").values():
-        for row in rows:
-            for n, image in enumerate(row.images, 1):
-                for m in index.matches(image, threshold):
-                    found += 1
-                    print(f"distance {m.distance}: train row {row.idx!r} image_{n} ~ eval row {m.eval_idx!r} "
-                          f"{m.image_field}")
     limit = DEFAULT_THRESHOLD if threshold is None else threshold
-    print(f"{found} near-duplicate pair(s) within {limit} bits", file=sys.stderr if found else sys.stdout)
+    wanted = [t.strip() for t in tasks.split(",")] if tasks else None
+    evaluation = [r for rows in load_source(resolve_source(eval_source), tasks=wanted, split=split).values()
+                  for r in rows]
+    train = [r for rows in load_source(resolve_source(train_source), tasks=wanted, split=train_split).values()
+             for r in rows]
+    if not evaluation or not train:
+        raise VtlError(f"{eval_source if not evaluation else train_source}: no rows to check"
+                       f"{' for --tasks ' + tasks if tasks else ''}")
+    found = LeakIndex(evaluation).near_duplicates(train, limit)
+    for pair in found:
+        print(pair)
+    summary = (f"{len(found)} of {sum(len(r.images) for r in train)} training images near-duplicate one of "
+               f"{sum(len(r.images) for r in evaluation)} evaluation images (within {limit} of {HASH_SIZE ** 2} bits)")
+    print(summary, file=sys.stderr if found else sys.stdout)
     return 2 if found else 0

@@ -107,10 +107,14 @@ def check_disjoint(train: Iterable[BlinkSample], evaluation: Iterable[BlinkSampl
     overlaps = find_overlaps(train, evaluation)
     if not overlaps:
         return
-    listed = "; ".join(str(o) for o in overlaps[:_LISTED])
-    more = f"; ... and {len(overlaps) - _LISTED} more" if len(overlaps) > _LISTED else ""
-    raise LeakError(flags, None, None, f"{len(overlaps)} training row(s) overlap the evaluation rows: {listed}{more}",
-                    "remove them from the training source")
+    raise LeakError(flags, None, None, f"{len(overlaps)} training row(s) overlap the evaluation rows: "
+                    f"{listed(overlaps)}", "remove them from the training source")
+
+
+def listed(items: list) -> str:
+    """The first few items, and how many more."""
+    more = f"; ... and {len(items) - _LISTED} more" if len(items) > _LISTED else ""
+    return "; ".join(str(o) for o in items[:_LISTED]) + more
 
 
 def eval_fingerprint(eval_samples: Mapping[str, list[BlinkSample]]) -> dict[str, str]:

@@ -24,6 +24,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler
 
+from vtl.data.leaks import DEFAULT_THRESHOLD
 from vtl.data.sample import BlinkSample
 from vtl.data.sources import BLINK_HUB
 from vtl.data.video import FrameRule
@@ -136,6 +137,7 @@ class TransferDataModule(LightningDataModule):
         eval_order: Literal["dataset", "length"] = "length",
         train_order: Literal["shuffle", "length_grouped"] = "shuffle",
         allow_outside_paths: bool = False,
+        leak_threshold: int | None = DEFAULT_THRESHOLD,
     ):
         """
         Args:
@@ -172,6 +174,9 @@ class TransferDataModule(LightningDataModule):
             train_order: training batches shuffled, or shuffled and grouped by prompt length (less padding).
             allow_outside_paths: read JSONL/parquet image paths that lead outside the data file's directory
                 (`../x.png`, absolute paths); refused by default.
+            leak_threshold: with train_source: refuse a fit whose training images near-duplicate an evaluation
+                image (a perceptual hash within this many of 256 bits: re-encoded, resized or marked copies; see
+                docs/data_build.md); null turns the check off (byte-identical images are refused regardless).
         """
         super().__init__()
         if eval_source is not None and train_source is None:
@@ -217,6 +222,7 @@ class TransferDataModule(LightningDataModule):
         self.eval_order = eval_order
         self.train_order = train_order
         self.allow_outside_paths = allow_outside_paths
+        self.leak_threshold = leak_threshold
         self.train_samples: list[BlinkSample] = []
         self.eval_samples: dict[str, list[BlinkSample]] = {}
 
@@ -247,7 +253,12 @@ class TransferDataModule(LightningDataModule):
             raise ValueError(f"{self.source}: no training rows for {self.source_name}; lower --data.eval_fraction")
         evaluation = [s for rows in self.eval_samples.values() for s in rows]
         if not carved:
-            check_disjoint(self.train_samples, evaluation, flags="--data.train_source / --data.eval_source")
+            flags = "--data.train_source / --data.eval_source"
+            check_disjoint(self.train_samples, evaluation, flags=flags)
+            if self.leak_threshold is not None:
+                from vtl.data.leaks import check_no_near_duplicates
+
+                check_no_near_duplicates(self.train_samples, evaluation, self.leak_threshold, flags=flags)
             return
         # One source split by idx: rows sharing an image are the source's own make-up, so they are reported only.
         shared = find_overlaps(self.train_samples, evaluation)
