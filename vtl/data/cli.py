@@ -144,15 +144,12 @@ def leaks(train_source: str, eval_source: str, *, train_split: str = "train", sp
         threshold: Largest Hamming distance (of 256 bits) counted as a near-duplicate; default vtl's measured one.
         tasks: Comma-separated tasks to check (default: every task both sources hold).
     """
-    from vtl.data.leaks import DEFAULT_THRESHOLD, HASH_SIZE, LeakIndex
-    from vtl.data.loaders import load_source, resolve_source
+    from vtl.data.leaks import DEFAULT_THRESHOLD, HASH_SIZE, LeakIndex, source_rows
 
     limit = DEFAULT_THRESHOLD if threshold is None else threshold
     wanted = [t.strip() for t in tasks.split(",")] if tasks else None
-    evaluation = [r for rows in load_source(resolve_source(eval_source), tasks=wanted, split=split).values()
-                  for r in rows]
-    train = [r for rows in load_source(resolve_source(train_source), tasks=wanted, split=train_split).values()
-             for r in rows]
+    evaluation = source_rows(eval_source, split, wanted)
+    train = source_rows(train_source, train_split, wanted)
     if not evaluation or not train:
         raise VtlError(f"{eval_source if not evaluation else train_source}: no rows to check"
                        f"{' for --tasks ' + tasks if tasks else ''}")

@@ -76,6 +76,13 @@ def _image_hashes(rows: Iterable, hash_size: int) -> tuple[np.ndarray, list[tupl
     return np.array(hashes, dtype=np.uint8).reshape(len(hashes), hash_size * hash_size // 8), keys
 
 
+def source_rows(source: str, split: str, tasks: list[str] | None = None) -> list:
+    """Every row of `source`'s `split` (of `tasks`, default all it holds), task after task."""
+    from vtl.data.loaders import load_source, resolve_source
+
+    return [r for rows in load_source(resolve_source(source), tasks=tasks, split=split).values() for r in rows]
+
+
 class LeakIndex:
     """Packed pHashes of every image of the evaluation rows, with the row and image number of each."""
 
@@ -85,10 +92,7 @@ class LeakIndex:
 
     @classmethod
     def from_source(cls, source: str, *, split: str = "val", tasks=None, **kw) -> LeakIndex:
-        from vtl.data.loaders import load_source, resolve_source
-
-        rows = [r for rows in load_source(resolve_source(source), tasks=tasks, split=split).values() for r in rows]
-        return cls(rows, **kw)
+        return cls(source_rows(source, split, tasks), **kw)
 
     def matches(self, image: Image.Image, threshold: int = DEFAULT_THRESHOLD) -> list[tuple[object, int, int]]:
         """(eval row, image number, distance) of every indexed image within `threshold` bits, nearest first."""
@@ -107,9 +111,10 @@ class LeakIndex:
         for start in range(0, len(keys), _BLOCK):
             dist = hamming(hashes[start:start + _BLOCK], self.hashes)
             nearest = dist.argmin(axis=1)
-            for i in np.flatnonzero(dist[np.arange(len(nearest)), nearest] <= threshold):
+            best = dist[np.arange(len(nearest)), nearest]
+            for i in np.flatnonzero(best <= threshold):
                 (train, n), (other, m) = keys[start + i], self.keys[nearest[i]]
-                found.append(NearDuplicate(train.idx, n, other.idx, m, int(dist[i, nearest[i]]),
+                found.append(NearDuplicate(train.idx, n, other.idx, m, int(best[i]),
                                            getattr(train, "origin", ""), getattr(other, "origin", "")))
         return found
 
