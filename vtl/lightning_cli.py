@@ -23,9 +23,13 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from vtl.errors import EXIT_USER_ERROR, UsageError, VtlError, explain_parse_error, one_line, user_cause
 from vtl.home import shipped_config_paths
 from vtl.locks import RunDirLock
+from vtl.records import guard_run_settings
 from vtl.transfer.wandb_logging import agent_run_dir
 
 CONFIG_FILE = "config.yaml"
+RUN_SETTINGS = "run_settings.json"  # a fit's identity (`run_identity()` of its module and data module)
+# What a fit leaves in its run dir: while none of it is there, the dir holds no results and other settings may take it.
+_FIT_OUTPUTS = ("checkpoints", "adapter", "transfer.jsonl", "fit_complete.json")
 # Anchored at the end of a key so settings such as `max_new_tokens` are kept.
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|token|secret|password|credentials?)$", re.IGNORECASE)
 # Loggers whose files go under save_dir/name/version: with name and version empty their log dir is the run dir.
@@ -104,6 +108,7 @@ class VtlCLI(LightningCLI):
         if subcommand != "fit" or not _is_launching_rank():
             return super()._run_subcommand(subcommand)
         with RunDirLock(self.trainer.default_root_dir, "vtl fit"):
+            guard_fit_identity(self.trainer.default_root_dir, self.model, self.datamodule)
             return super()._run_subcommand(subcommand)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -113,6 +118,32 @@ class VtlCLI(LightningCLI):
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         return trainer
+
+
+def fit_identity(model: Any, datamodule: Any) -> dict[str, Any]:
+    """What makes a run dir one experiment: the `run_identity()` of the module and of the data module (those that
+    define one), prefixed `model.` and `data.`."""
+    identity: dict[str, Any] = {}
+    for prefix, part in (("model", model), ("data", datamodule)):
+        own = getattr(part, "run_identity", None)
+        if callable(own):
+            identity.update({f"{prefix}.{k}": v for k, v in own().items()})
+    return identity
+
+
+def guard_fit_identity(run_dir: str | Path, model: Any, datamodule: Any) -> None:
+    """Refuse a fit into a run dir that holds the results of a fit with other settings (its transfer log, adapter and
+    checkpoints would be mixed with or overwritten by this one's); record this fit's settings otherwise. A dir that
+    holds no results yet (e.g. a fit that failed before its first checkpoint) takes the new settings."""
+    identity = fit_identity(model, datamodule)
+    if not identity:
+        return
+    root = Path(run_dir)
+    settings = root / RUN_SETTINGS
+    if settings.is_file() and not any((root / name).exists() for name in _FIT_OUTPUTS):
+        settings.unlink()
+    guard_run_settings(settings, identity, what="a fit", hint="set another --trainer.default_root_dir, or the same "
+                       f"settings to rerun or resume (--ckpt_path last); delete {RUN_SETTINGS} to reuse the dir")
 
 
 def _check_accelerator(config) -> None:

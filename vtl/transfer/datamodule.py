@@ -314,6 +314,14 @@ class TransferDataModule(LightningDataModule):
         return load_vsibench(self.video_source, self.video_targets, videos_root=self.videos_root,
                              skip_bad=self.skip_bad, rule=self.frames, number_rule=self.number_rule)
 
+    def run_identity(self) -> dict:
+        """What makes two fits one experiment on the data side (`vtl fit` refuses a run dir made with others): where
+        training and evaluation rows come from, the source task or mixture, the split and the targets. Sizes, batch
+        sizes and orders are left out (a rerun may change them)."""
+        keys = ("source", "source_task", "train_source", "eval_source", "train_split", "split", "eval_fraction",
+                "split_seed", "mixture", "video_source")
+        return {**{key: getattr(self, key) for key in keys}, "targets": list(self.target_names)}
+
     def fingerprint(self) -> dict:
         """What identifies the evaluation data: a digest of exactly the rows each target evaluates (idx, text,
         answer, image bytes), whatever source they were read from and whatever the training data; for video

@@ -211,6 +211,17 @@ class TransferFineTuner(LightningModule):
             "answer_rule": self.answer_rule if self.scoring == "generate" else None,
         }
 
+    def run_identity(self) -> dict[str, Any]:
+        """What makes two fits one experiment on the model side (`vtl fit` refuses a run dir made with others): the
+        zero-shot identity, the checkpoint's family, the adapter and what trains, the scoring mode."""
+        return {
+            **self.cache_identity(),
+            "family": _checkpoint_type(self.model_name),
+            "lora": None if self.lora is None else asdict(self.lora),
+            "train_vision": self.hparams.train_vision,
+            "scoring": self.scoring,
+        }
+
     def score(self, samples: list, *, progress: bool = False) -> list:
         """Score samples (eval mode, no grad): multiple choice with the module's scoring mode; numerical video
         questions by generation, number parsing and MRA."""
@@ -325,3 +336,13 @@ class TransferFineTuner(LightningModule):
         """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""
         return save_pretrained_atomic(self.model, self.processor, directory)
 
+
+def _checkpoint_type(model: str) -> str | None:
+    """The `model_type` of a local checkpoint dir (embedded tiny models included); None for a hub id, which names
+    its architecture itself (reading it would fetch)."""
+    from vtl.models.loading import resolve_model_source
+
+    config = Path(resolve_model_source(model)) / "config.json"
+    if not config.is_file():
+        return None
+    return json.loads(config.read_text(encoding="utf-8")).get("model_type")
