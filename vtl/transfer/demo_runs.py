@@ -60,13 +60,16 @@ def demo_sweep(sources: str | None, max_epochs: int | None, sets: list[str], nam
     from vtl.tasks import resolve_tasks
 
     overrides = sw.parse_set(sets)
+    keys = list(overrides)
     if sources:
         overrides["data.source_task"] = resolve_tasks(sources)
     if max_epochs is not None:
         if max_epochs < 1:
             raise VtlError(f"--max-epochs {max_epochs}: give at least 1")
         overrides["trainer.max_epochs"] = [max_epochs]
-    return sw.restrict(sw.load_sweep(sw.find_sweep_file(name)), overrides)
+    sweep = sw.restrict(sw.load_sweep(sw.find_sweep_file(name)), overrides)
+    sw.check_overrides(sweep, keys)
+    return sweep
 
 
 def report_run(run: sw.SweepRun) -> str:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import importlib
+import inspect
 import itertools
 import json
 import os
@@ -31,7 +34,7 @@ import yaml
 from jsonargparse.typing import PositiveInt
 
 from vtl.errors import VtlError
-from vtl.home import PACKAGE_DIR, SWEEPS_DIR
+from vtl.home import PACKAGE_DIR, SWEEPS_DIR, shipped_config_paths
 from vtl.locks import RunDirLock
 from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
 
@@ -200,6 +203,79 @@ def parse_set(items: list[str]) -> dict[str, list[Any]]:
             raise SweepFileError(f"--set {item!r}: expected KEY=VALUE[,VALUE...], e.g. data.source_task=Counting,CT")
         out[key] = [yaml.safe_load(v) for v in values.split(",") if v != ""]
     return out
+
+
+# Top-level keys of `vtl fit|validate|test` besides the model, data and trainer sections.
+_FIT_TOP_KEYS = ("seed_everything", "ckpt_path", "optimizer", "lr_scheduler", "trainer", "model", "data")
+
+
+def check_overrides(sweep: SweepFile, keys: list[str]) -> None:
+    """Refuse a `--set` key that the sweep's `vtl fit|validate|test` command has no option for, up front, with the
+    closest valid keys (otherwise every run starts and fails, its did-you-mean only in its sweep.log). Model and data
+    keys are checked against the constructor of the class the command's --config names; deeper keys (model.lora.r)
+    by their first part. Other programs are not checked."""
+    command = [t for t in sweep.command if _macro(t) is None]
+    tail = command[command.index("vtl") + 1:] if "vtl" in command else []
+    if not tail or tail[0] not in ("fit", "validate", "test"):
+        return
+    config = _command_config(shipped_config_paths(_resolve_config_paths(tail, sweep.project_root)))
+    for key in keys:
+        section, _, rest = key.partition(".")
+        if section not in _FIT_TOP_KEYS:
+            _refuse_key(key, list(_FIT_TOP_KEYS))
+        if section not in ("model", "data", "trainer") or not rest:
+            continue
+        parts = rest.split(".")
+        parts = parts[1:] if parts[0] == "init_args" and section != "trainer" else parts
+        name = parts[0].rstrip("+") if parts else "init_args"
+        if section != "trainer" and name in ("class_path", "init_args"):
+            continue
+        valid = _section_options(section, config)
+        if valid is not None and name not in valid and not any(v.startswith(name) for v in valid):
+            _refuse_key(key, [f"{section}.{v}" for v in valid])
+
+
+def _command_config(argv: list[str]) -> dict[str, Any]:
+    """The `--config` files of a command, merged section by section (later files win), as plain YAML."""
+    merged: dict[str, Any] = {}
+    for i, token in enumerate(argv):
+        value = argv[i + 1] if token == "--config" and i + 1 < len(argv) else token[9:] if token.startswith(
+            "--config=") else None
+        if value is None:
+            continue
+        try:
+            loaded = yaml.safe_load(Path(value).read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # the fit itself names an unreadable config
+        for section, body in loaded.items() if isinstance(loaded, dict) else ():
+            merged[section] = {**merged[section], **body} if isinstance(body, dict) and isinstance(
+                merged.get(section), dict) else body
+    return merged
+
+
+def _section_options(section: str, config: dict[str, Any]) -> list[str] | None:
+    """The parameters of the trainer, or of the model/data class the config names; None where that is unknown."""
+    if section == "trainer":
+        from lightning.pytorch import Trainer
+
+        cls: Any = Trainer
+    else:
+        class_path = (config.get(section) or {}).get("class_path") if isinstance(config.get(section), dict) else None
+        if not class_path:
+            return None
+        module, _, name = str(class_path).rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError):
+            return None  # the fit itself names a class it cannot import
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _refuse_key(key: str, valid: list[str]) -> None:
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"valid near it: {', '.join(valid[:12])}"
+    raise SweepFileError(f"--set {key}: the sweep's command has no such option; {hint}")
 
 
 # ---------------------------------------------------------------------------------------------------- the grid
@@ -533,7 +609,9 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
             --set trainer.max_epochs=1.
         quiet: Send each run's output only to RUN_DIR/sweep.log.
     """
-    sweep_file = restrict(load_sweep(find_sweep_file(file)), parse_set(set or []))
+    overrides = parse_set(set or [])
+    sweep_file = restrict(load_sweep(find_sweep_file(file)), overrides)
+    check_overrides(sweep_file, list(overrides))
     if count is not None and count < 1:
         raise SweepFileError(f"--count {count}: give a positive number of runs")
     parent = Path(runs_dir or Path("runs") / sweep_file.name)
