@@ -54,3 +54,52 @@ def write_run(run_dir: Path, *, model: str, source: str, seed: int, epochs: dict
     path = run_dir / "transfer.jsonl"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+PLANTED_GROUP = ("Art_Style", "Multi-view_Reasoning", "Object_Localization", "Spatial_Relation")
+ANTAGONISTS = ("Relative_Depth", "Relative_Reflectance")
+
+
+def write_planted_study(root: Path, *, labels: tuple[str, ...] = ("3B", "7B"), seeds: int = 3, epochs: int = 3,
+                        sources: tuple[str, ...] | None = None, eval_rows: bool = True) -> list[str]:
+    """Run dirs of a small made-up study: the PLANTED_GROUP helps itself, the ANTAGONISTS hurt each other, every
+    source learns its own task, the rest moves by a little seeded noise; larger labels transfer more. Returns the
+    `LABEL=DIR` inputs of `vtl analyze`."""
+    import numpy as np
+
+    from vtl.tasks import TRANSFER_TASKS
+
+    tasks = TRANSFER_TASKS
+    sources = sources or tasks
+    rng = np.random.default_rng(0)
+    inputs = []
+    for k, label in enumerate(labels):
+        scale = 1 + 0.5 * k
+        for source in sources:
+            for seed in range(seeds):
+                per_epoch = {}
+                for epoch in range(epochs):
+                    grow = (epoch + 1) / epochs
+                    targets = {}
+                    for target in tasks:
+                        zs = 0.5
+                        if target == source:
+                            acc = zs + 0.45 * grow
+                        elif source in PLANTED_GROUP and target in PLANTED_GROUP:
+                            acc = zs + min(0.45, 0.2 * scale * grow + 0.02 * seed)
+                        elif {source, target} == set(ANTAGONISTS):
+                            acc = zs - 0.15 * grow - 0.01 * seed
+                        else:
+                            acc = zs + float(rng.normal(0, 0.01))
+                        targets[target] = (round(acc, 6), zs)
+                    per_epoch[epoch] = targets
+                run = root / label / f"{source}__seed{seed}"
+                write_run(run, model=f"org/model-{label}", source=source, seed=seed, epochs=per_epoch)
+                if eval_rows:  # what the PGF callback records: the digest of the rows scored, vtl's version
+                    path = run / "transfer.jsonl"
+                    recs = [json.loads(line) for line in path.read_text().splitlines()]
+                    for rec in recs:
+                        rec.update(eval_rows=f"rows-{rec['target'][:6]}", vtl_version="0.1.0")
+                    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        inputs.append(f"{label}={root / label}")
+    return inputs

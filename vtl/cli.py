@@ -48,6 +48,9 @@ COMMANDS: dict[str, Command] = {
         "leaks": "vtl.data.cli:leaks",
     },
     "analyze": "vtl.analysis.cli:analyze",
+    "report": {
+        "open": "vtl.analysis.open_report:open_report",
+    },
     "eval": "vtl.transfer.evaluate:evaluate",
     "select": "vtl.analysis.select_cli:select",
     "sweep": "vtl.transfer.sweep:sweep",
@@ -76,6 +79,7 @@ GROUP_HELP = {
     "data": "BLINK-format data: the synthetic suite and source checks",
     "vicl": "T2T-VICL steps, and the whole offline chain (`vtl vicl run`)",
     "config": "the configs and sweep files shipped with vtl, and a copy to edit",
+    "report": "the transfer explorer (report.html) that vtl analyze writes",
 }
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 

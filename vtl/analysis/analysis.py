@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vtl.analysis import cliques as cq
+from vtl.analysis import explorer
 from vtl.analysis.curves import compare_arms, transfer_curves
 from vtl.analysis.families import compare_families, family_of_name, group_labels
 from vtl.analysis.groups import GROUPINGS, group_means, scale_trends
@@ -86,8 +87,9 @@ def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confiden
 
 def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal: bool = False,
             confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True,
-            upper: float | dict[str, float] | None = None, eps: float | None = None) -> dict:
-    """Analyse transfer runs or released CSVs; write summary.json, report.md and PNGs to out_dir; return the summary.
+            upper: float | dict[str, float] | None = None, eps: float | None = None, html: bool = True) -> dict:
+    """Analyse transfer runs or released CSVs; write summary.json, report.md, report.html and PNGs to out_dir; return
+    the summary.
 
     inputs: run directories, transfer.jsonl files or released-format CSVs, each optionally `LABEL=PATH`.
     epoch: "last" or "best" (best accuracy on the run's own source task).
@@ -166,11 +168,19 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     for lbl, block in video.items():
         report += "\n" + "\n".join(render_video_section(lbl, block))
     (out / "report.md").write_text(report)
+    if html:
+        payload = explorer.build_payload(
+            results=results, video_mats=video_mats, video=video, chosen=chosen, frame=loaded.frame, family=family,
+            label_order=label_order, trends=trends, trend_test=trend_test, inputs=inputs, options=options,
+            notes=notes)
+        explorer.write_report(out / explorer.REPORT_FILE, _jsonable(payload))
     if print_table:
         print(terminal_table(results, across, out, plots=make_plots, n_left_out=len(notes), families=families))
         for lbl, block in video.items():
             print(f"video targets [{lbl}]: " + "; ".join(f"{p} {', '.join(ts) or '-'}"
                                                         for p, ts in block["personas"].items()))
+        if html:
+            print(f"explore it in a browser: {(out / explorer.REPORT_FILE).resolve().as_uri()}")
     return summary
 
 

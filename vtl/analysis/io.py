@@ -27,7 +27,7 @@ CSV_COLUMNS = ("seed", "ft_task", "task", "perfection_gap_factor")
 # Columns of the long frame every analysis step reads.
 COLUMNS = (
     "label", "model", "source_task", "seed", "epoch", "step", "target", "accuracy", "zero_shot_accuracy", "pgf", "n",
-    "arm", "mixture_target", "file", "line",
+    "arm", "mixture_target", "eval_rows", "vtl_version", "file", "line",
 )
 RUN_KEYS = ("label", "source_task", "seed", "arm", "mixture_target")
 MIXTURE_PREFIX = "mixture:"
@@ -208,6 +208,8 @@ def read_transfer_jsonl(path: Path, label: str | None, notes: list[str]) -> pd.D
             "n": _number(rec.get("n")),
             "arm": rec.get("arm"),
             "mixture_target": mixture_target,
+            "eval_rows": rec.get("eval_rows"),  # provenance (report.html): digest of the rows scored, vtl's version
+            "vtl_version": rec.get("vtl_version"),
             "line": line_no,
         })
     _summarise(notes, f"{path}: lines that are not JSON objects left out", bad_json)
@@ -278,7 +280,7 @@ def load_inputs(inputs: list[str] | str, notes: list[str] | None = None) -> Load
     frame = pd.concat(frames, ignore_index=True)
     for col in COLUMNS:
         if col not in frame.columns:
-            frame[col] = None if col in ("arm", "mixture_target") else math.nan
+            frame[col] = None if col in ("arm", "mixture_target", "eval_rows", "vtl_version") else math.nan
     frame = frame[list(COLUMNS)]
     labels = list(dict.fromkeys(frame["label"]))
     frame = _drop_duplicates(frame, notes)

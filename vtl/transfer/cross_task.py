@@ -22,6 +22,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics.aggregation import MeanMetric
 
+from vtl import __version__
 from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, check_ceilings, pgf, resolve_ceilings
 from vtl.faults import fault_point
 from vtl.records import (
@@ -290,6 +291,9 @@ class CrossTaskPGF(Callback):
         record["eps"] = self.eps
         record["prompt_preset"] = getattr(pl_module, "prompt_preset", "vtl")  # the harness the numbers line up with
         record["answer_rule"] = getattr(pl_module, "answer_rule", None) if pl_module.scoring == "generate" else None
+        # Provenance for the report: the digest of the rows this target was scored on, and the code that scored them.
+        record["eval_rows"] = ((self._key or {}).get("data") or {}).get("eval_rows", {}).get(target)
+        record["vtl_version"] = __version__
         if self.zero_shot_per_seed:
             record["zero_shot_seed"] = record["seed"]
         spec = getattr(dm, "mixture_spec", None)

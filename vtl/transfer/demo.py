@@ -71,6 +71,7 @@ def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: Posi
                 print(f"{kind:>8}: {analysis / files[kind]}  ({label})")
     print(f"  report: {analysis / 'report.md'}")
     print(f" summary: {analysis / 'summary.json'}")
+    print(f"explorer: {(analysis / 'report.html').resolve().as_uri()}  (or: vtl report open {analysis})")
     return finish(started, result, DISCLAIMER)
 
 

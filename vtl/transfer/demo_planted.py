@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from vtl.analysis.explorer import REPORT_FILE, add_section
 from vtl.data.planted import PLANTED_FILE, PlantedWorld
 from vtl.errors import VtlError
 from vtl.transfer import sweep as sw
@@ -82,9 +83,12 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     diagonal = diagonal_pgf(label)
     for line in diagonal_lines(diagonal):
         print(line)
-    (analysis / COMPARISON_FILE).write_text(json.dumps({**comparison, "diagonal_pgf": diagonal}, indent=1) + "\n")
+    planted = {**comparison, "diagonal_pgf": diagonal}
+    (analysis / COMPARISON_FILE).write_text(json.dumps(planted, indent=1) + "\n")
+    page = add_section(analysis / REPORT_FILE, "planted", planted)
     print()
     print(f"  report: {analysis / 'report.md'}")
+    print(f"explorer: {page.resolve().as_uri()}  (open it in a browser, or: vtl report open {analysis})")
     print(f" summary: {analysis / 'summary.json'}  (planted vs recovered: {analysis / COMPARISON_FILE})")
     return finish(started, result, NOTE)
 
