@@ -21,3 +21,13 @@ if [ "${VTL_SKIP_INSTALL:-0}" != 1 ]; then
   echo "[setup] installing vtl and its dependencies"
   "$venv/bin/python" -m pip install -q -e ".[test]"
 fi
+# The explorer's browser test (tests/test_explorer_browser.py) drives Debian's chromium through playwright's driver;
+# no browser is downloaded. Installed here when missing and we may (root with apt-get); otherwise the test names it.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing Debian's chromium for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[setup] no chromium: tests/test_explorer_browser.py needs it (sudo apt-get install chromium)" >&2
+  fi
+fi
