@@ -61,10 +61,12 @@ ANTAGONISTS = ("Relative_Depth", "Relative_Reflectance")
 
 
 def write_planted_study(root: Path, *, labels: tuple[str, ...] = ("3B", "7B"), seeds: int = 3, epochs: int = 3,
-                        sources: tuple[str, ...] | None = None, eval_rows: bool = True) -> list[str]:
+                        sources: tuple[str, ...] | None = None, eval_rows: bool = True,
+                        questions: int | None = None) -> list[str]:
     """Run dirs of a small made-up study: the PLANTED_GROUP helps itself, the ANTAGONISTS hurt each other, every
     source learns its own task, the rest moves by a little seeded noise; larger labels transfer more. Returns the
-    `LABEL=DIR` inputs of `vtl analyze`."""
+    `LABEL=DIR` inputs of `vtl analyze`. With `questions=Q` every accuracy is a count out of Q questions and each run
+    also gets the questions.jsonl the PGF callback writes (per-question scores, fine-tuned and zero-shot, paired)."""
     import numpy as np
 
     from vtl.tasks import TRANSFER_TASKS
@@ -91,10 +93,14 @@ def write_planted_study(root: Path, *, labels: tuple[str, ...] = ("3B", "7B"), s
                             acc = zs - 0.15 * grow - 0.01 * seed
                         else:
                             acc = zs + float(rng.normal(0, 0.01))
+                        if questions:
+                            acc = round(acc * questions) / questions
                         targets[target] = (round(acc, 6), zs)
                     per_epoch[epoch] = targets
                 run = root / label / f"{source}__seed{seed}"
                 write_run(run, model=f"org/model-{label}", source=source, seed=seed, epochs=per_epoch)
+                if questions:
+                    write_questions(run, source=source, seed=seed, epochs=per_epoch, n=questions, rng=rng)
                 if eval_rows:  # what the PGF callback records: the digest of the rows scored, vtl's version
                     path = run / "transfer.jsonl"
                     recs = [json.loads(line) for line in path.read_text().splitlines()]
@@ -103,3 +109,24 @@ def write_planted_study(root: Path, *, labels: tuple[str, ...] = ("3B", "7B"), s
                     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
         inputs.append(f"{label}={root / label}")
     return inputs
+
+
+def write_questions(run_dir: Path, *, source: str, seed: int, epochs: dict[int, dict[str, tuple[float, float]]],
+                    n: int, rng) -> Path:
+    """questions.jsonl for write_run's epochs: n questions per target whose zero-shot scores give the zero-shot
+    accuracy (the same questions right for every run) and fine-tuned scores the accuracy, random questions changed."""
+    lines = []
+    for epoch, targets in epochs.items():
+        for target, (acc, zs) in targets.items():
+            base = [1.0 if q < round(zs * n) else 0.0 for q in range(n)]
+            score = list(base)
+            gain = round(acc * n) - round(zs * n)
+            pool = [q for q in range(n) if base[q] == (0.0 if gain > 0 else 1.0)]
+            for q in rng.choice(pool, size=abs(gain), replace=False) if gain else []:
+                score[int(q)] = 1.0 - score[int(q)]
+            lines.append(json.dumps({"source_task": source, "seed": seed, "epoch": epoch, "target": target,
+                                     "idx": [f"{target}_{q}" for q in range(n)], "score": score, "zero_shot": base,
+                                     "upper": 1.0, "eps": 0.0}))
+    path = run_dir / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path

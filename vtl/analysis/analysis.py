@@ -28,9 +28,29 @@ from vtl.analysis.io import (
 from vtl.analysis.matrix import PGFMatrices, pgf_matrices
 from vtl.analysis.metrics import malleability, transferability
 from vtl.analysis.personas import DEFAULT_TOP_K, PERSONAS, persona_rankings, personas
+from vtl.analysis.powered import (
+    CORRECTION,
+    DEFAULT_REPLICATES,
+    POWERED_TESTS,
+    QUESTIONS_FILE,
+    CellTests,
+    bootstrap_cells,
+    crossed_cells,
+    directed_p,
+    load_questions,
+)
 from vtl.analysis.report import render_report, terminal_table
 from vtl.analysis.stats import persona_p_values, scale_trend_test
 from vtl.analysis.video import render_video_section, split_video, video_summary
+
+TESTS = ("wilcoxon", *POWERED_TESTS)
+TEST_WORDS = {
+    "wilcoxon": "one-sided Wilcoxon signed-rank test across seeds (the paper's), alpha {alpha:.3g}, no correction",
+    "crossed": "crossed seeds x questions random-effects t-test (Satterthwaite df), two-sided, "
+               f"{CORRECTION}, alpha {{alpha:.3g}}",
+    "bootstrap": "hierarchical bootstrap over seeds and questions ({b} replicates), two-sided, "
+                 f"{CORRECTION}, alpha {{alpha:.3g}}",
+}
 
 
 @dataclass
@@ -52,6 +72,8 @@ class LabelResult:
     significance_tested: bool
     persona_p_values: dict = field(default_factory=dict)  # persona -> {task: p across seeds, or None}
     files: dict = field(default_factory=dict)
+    test: str = ""  # the test behind the edge flags, in words
+    cell_tests: CellTests | None = None  # the bootstrap's intervals and p-values per cell (--test bootstrap)
 
     @property
     def tiny(self) -> bool:
@@ -59,13 +81,19 @@ class LabelResult:
 
 
 def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confidence: float = 0.9,
-                     top_k: int = DEFAULT_TOP_K, notes: list[str] | None = None) -> LabelResult:
-    """Transferability, malleability, cliques with significance, personas and groups for one label."""
+                     top_k: int = DEFAULT_TOP_K, notes: list[str] | None = None,
+                     cell_tests: CellTests | None = None) -> LabelResult:
+    """Transferability, malleability, cliques with significance, personas and groups for one label.
+
+    Edge significance: the seed-level one-sided Wilcoxon, or with `cell_tests` the bootstrap's adjusted p-values."""
     notes = [] if notes is None else notes
     t = transferability(m.mean, include_diagonal)
     mal = malleability(m.mean, include_diagonal)
-    edges = cq.edge_table(m.mean, m.per_seed, confidence)
-    tested = len(m.seeds) >= 2
+    directed = None if cell_tests is None else directed_p(cell_tests, m.mean)
+    edges = cq.edge_table(m.mean, m.per_seed, confidence, directed)
+    name = "wilcoxon" if cell_tests is None else "bootstrap" if cell_tests.replicates else "crossed"
+    test = TEST_WORDS[name].format(alpha=1 - confidence, b=cell_tests.replicates if cell_tests else 0)
+    tested = len(m.seeds) >= 2 or cell_tests is not None
     if not tested:
         note(notes, f"[{m.label}] only one seed ({m.seeds[0]}): the Wilcoxon test across seeds needs at least two, "
                     "so edge significance and significant-only cliques are left out")
@@ -82,12 +110,14 @@ def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confiden
     groups = {by: group_means(t, mal, by) for by in GROUPINGS}
     chosen = personas(ranks, top_k)
     return LabelResult(m.label, m, t, mal, edges, graphs, largest, largest_sig, maximal, ranks, chosen, groups,
-                       tested, persona_p_values(m, chosen, include_diagonal))
+                       tested, persona_p_values(m, chosen, include_diagonal), test=test, cell_tests=cell_tests)
 
 
 def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal: bool = False,
-            confidence: float = 0.9, print_table: bool = True, top_k: int = DEFAULT_TOP_K, make_plots: bool = True,
-            upper: float | dict[str, float] | None = None, eps: float | None = None, html: bool = True) -> dict:
+            confidence: float | None = None, print_table: bool = True, top_k: int = DEFAULT_TOP_K,
+            make_plots: bool = True,
+            upper: float | dict[str, float] | None = None, eps: float | None = None, html: bool = True,
+            test: str = "wilcoxon", replicates: int = DEFAULT_REPLICATES, bootstrap_seed: int = 0) -> dict:
     """Analyse transfer runs or released CSVs; write summary.json, report.md, report.html and PNGs to out_dir; return
     the summary.
 
@@ -102,7 +132,14 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     families), mean_positive_transferability, pgf_matrix / pgf_std / pgf_per_seed, edges, maximal_cliques,
     selection, left_out...
     Scores are computed on the seed-mean matrix; NaN becomes null.
+    test: what flags an edge: "wilcoxon" (the paper's, over seeds), or "crossed" / "bootstrap" (vtl.analysis.powered:
+    seeds and questions, from each run's questions.jsonl; a label without them falls back to the Wilcoxon, with a
+    note). confidence: the test's level (default 0.9 for the Wilcoxon as in the paper, 0.95 for the others).
     """
+    if test not in TESTS:
+        raise AnalysisInputError(f"--test {test}: choose one of {', '.join(TESTS)}")
+    if confidence is None:
+        confidence = 0.95 if test in POWERED_TESTS else 0.9
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     out = Path(out_dir)
@@ -121,8 +158,10 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     label_order = [lbl for labels in groups.values() for lbl in labels]
     mats, video_mats = split_video(pgf_matrices(chosen, label_order, notes))
     video = {label: video_summary(m, top_k) for label, m in video_mats.items()}
+    tests = {label: _cell_tests(test, chosen, m, confidence, replicates, bootstrap_seed, notes)
+             for label, m in mats.items()}
     results = {label: analyze_matrices(m, include_diagonal=include_diagonal, confidence=confidence, top_k=top_k,
-                                       notes=notes) for label, m in mats.items()}
+                                       notes=notes, cell_tests=tests[label]) for label, m in mats.items()}
     structure = {lbl: {
         "personas": r.personas, "transferability": r.transferability, "malleability": r.malleability,
         "largest_positive_clique": r.largest["positive"].tasks if r.largest["positive"] else [],
@@ -152,7 +191,8 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
     if not curves.empty:  # the numbers behind the curve plots, for other tools
         curves.to_csv(out / "curves.csv", index=False)
     options = {"epoch": epoch, "include_diagonal": include_diagonal, "confidence": confidence, "top_k": top_k,
-               "upper": upper, "eps": eps}
+               "upper": upper, "eps": eps, "test": test,
+               **({"replicates": replicates, "bootstrap_seed": bootstrap_seed} if test == "bootstrap" else {})}
     summary = {lbl: _label_summary(results.get(lbl), lbl, family[lbl], across[family[lbl]], families, arms, notes,
                                    options, trends, trend_test[family[lbl]]) for lbl in label_order}
     for lbl, block in video.items():
@@ -182,6 +222,21 @@ def analyze(inputs: list[str], out_dir, *, epoch: str = "last", include_diagonal
         if html:
             print(f"explore it in a browser: {(out / explorer.REPORT_FILE).resolve().as_uri()}")
     return summary
+
+
+def _cell_tests(test: str, chosen: pd.DataFrame, m: PGFMatrices, confidence: float, replicates: int, seed: int,
+                notes: list[str]) -> CellTests | None:
+    if test not in POWERED_TESTS:
+        return None
+    questions = load_questions(chosen, m.label, notes)
+    if questions is None:
+        note(notes, f"[{m.label}] no per-question records ({QUESTIONS_FILE}): its edges are flagged by the "
+                    f"seed-level Wilcoxon instead of the {test} test")
+        return None
+    sources, targets = list(m.mean.index), list(m.mean.columns)
+    if test == "crossed":
+        return crossed_cells(questions, sources, targets, confidence=confidence)
+    return bootstrap_cells(questions, sources, targets, confidence=confidence, replicates=replicates, seed=seed)
 
 
 def _slug(label: str) -> str:
@@ -244,8 +299,11 @@ def _label_summary(r: LabelResult | None, label: str, family: str, across: dict,
         "largest_significant_positive_clique": sig["positive"],
         "largest_significant_negative_clique": sig["negative"],
         "maximal_cliques": {s: [_clique_dict(c) for c in r.maximal[s]] for s in cq.SIGNS},
+        "test": r.test,
         "edges": [{"tasks": [e.a, e.b], "sign": e.sign, "weight": e.weight, "p_value": e.p_value,
-                   "significant": e.significant} for e in r.edges.itertuples()],
+                   "significant": e.significant, "test": _test_name(r)}
+                  for e in r.edges.itertuples()],
+        **({"cell_tests": _cell_tests_dict(r.cell_tests)} if r.cell_tests else {}),
         "transferability": _scores_dict(r.transferability),
         "malleability": _scores_dict(r.malleability),
         "mean_positive_transferability": r.transferability["pos"].mean(),
@@ -268,6 +326,17 @@ def _label_summary(r: LabelResult | None, label: str, family: str, across: dict,
         "files": dict(r.files),
         "left_out": mine,
     }
+
+
+def _test_name(r: LabelResult) -> str:
+    return "wilcoxon" if r.cell_tests is None else "bootstrap" if r.cell_tests.replicates else "crossed"
+
+
+def _cell_tests_dict(c: CellTests) -> dict:
+    """Per cell: the bootstrap interval, raw and adjusted p-values and the flag (source -> target -> value)."""
+    return {"ci_low": _matrix_dict(c.lo), "ci_high": _matrix_dict(c.hi), "p": _matrix_dict(c.p),
+            "p_adjusted": _matrix_dict(c.p_adjusted), "significant": _matrix_dict(c.significant),
+            "replicates": c.replicates, "alpha": c.alpha}
 
 
 def _jsonable(obj):

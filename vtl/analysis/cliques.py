@@ -51,10 +51,13 @@ def transfer_graph(mean: pd.DataFrame, sign: str) -> nx.Graph:
     return graph
 
 
-def edge_table(mean: pd.DataFrame, per_seed: dict[str, pd.DataFrame], confidence: float = 0.9) -> pd.DataFrame:
+def edge_table(mean: pd.DataFrame, per_seed: dict[str, pd.DataFrame], confidence: float = 0.9,
+               directed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every edge of both graphs with its mean weight, the two directed p-values, the edge p-value and significance.
 
-    `significant` is None where fewer than two seeds measure a direction (significance cannot be tested).
+    The directed p-values are the seed-level one-sided Wilcoxon's, or, given `directed` (source x target), those
+    of another test (vtl.analysis.powered). `significant` is None where a direction cannot be tested (fewer than
+    two seeds for the Wilcoxon).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
@@ -63,8 +66,11 @@ def edge_table(mean: pd.DataFrame, per_seed: dict[str, pd.DataFrame], confidence
     for sign in SIGNS:
         for a, b, data in transfer_graph(mean, sign).edges(data=True):
             a, b = sorted((a, b), key=list(mean.index).index)
-            p_ab = wilcoxon_p([m.at[a, b] for m in per_seed.values()], sign)
-            p_ba = wilcoxon_p([m.at[b, a] for m in per_seed.values()], sign)
+            if directed is None:
+                p_ab = wilcoxon_p([m.at[a, b] for m in per_seed.values()], sign)
+                p_ba = wilcoxon_p([m.at[b, a] for m in per_seed.values()], sign)
+            else:
+                p_ab, p_ba = float(directed.at[a, b]), float(directed.at[b, a])
             p = math.nan if math.isnan(p_ab) or math.isnan(p_ba) else max(p_ab, p_ba)
             rows.append({"a": a, "b": b, "sign": sign, "weight": data["weight"], "p_ab": p_ab, "p_ba": p_ba,
                          "p_value": p, "significant": None if math.isnan(p) else bool(p < alpha)})

@@ -85,6 +85,13 @@ def block(m: PGFMatrices, chosen: pd.DataFrame, *, kind: str, family: str, confi
         "lo": [[_num(float(v)) for v in row] for row in lo], "hi": [[_num(float(v)) for v in row] for row in hi],
         "n": _grid(m.count, sources, targets), **cells,
     }
+    tests = getattr(result, "cell_tests", None)
+    if tests is not None:  # the bootstrap's flags replace the seed-level Wilcoxon's
+        out.update(test=result.test, p=_grid(tests.p_adjusted, sources, targets),
+                   sig=_grid(tests.significant, sources, targets), ci_lo=_grid(tests.lo, sources, targets),
+                   ci_hi=_grid(tests.hi, sources, targets))
+    elif result is not None:
+        out["test"] = result.test
     if result is not None:
         out.update(
             edges=[{"a": e.a, "b": e.b, "sign": e.sign, "weight": e.weight, "p": e.p_value,

@@ -122,7 +122,7 @@ def _label_section(r, options: dict) -> list[str]:
                        f"{options['confidence']:g} (α = {alpha:.2g}): {_names(sig.tasks) if sig else 'none'}.")
     out.append("")
     out.append("Edges join two tasks whose mean PGF has the same sign in both directions; an edge is significant when "
-               "both directions pass a one-sided Wilcoxon signed-rank test across seeds.")
+               f"both directions pass the test: {r.test}.")
     out.append("")
     for sign in ("positive", "negative"):
         cl = r.maximal[sign]

@@ -105,9 +105,13 @@
     } else {
       lines.push({ t: "accuracies: not in the input (the released CSVs hold PGF only)" });
     }
+    if (b.ci_lo && isNum(b.ci_lo[i][j])) {
+      lines.push({ t: `bootstrap interval (seeds and questions): [${signed(b.ci_lo[i][j])}, ${signed(b.ci_hi[i][j])}] ` +
+        `at confidence ${D.provenance.options.confidence}` });
+    }
     const sig = b.sig[i][j];
     lines.push({
-      t: `${b.test}: p = ${pval(b.p[i][j])} → ${sig === null ? "not testable" : sig ? "significant" : "not significant"}`,
+      t: `${b.test}: ${b.ci_lo ? "adjusted p" : "p"} = ${pval(b.p[i][j])} → ${sig === null ? "not testable" : sig ? "significant" : "not significant"}`,
       cls: sig ? "sig" : sig === false ? "nsig" : "",
     });
     const edge = (b.edges || []).find((e) => (e.a === s && e.b === t) || (e.a === t && e.b === s));
