@@ -60,16 +60,28 @@ def main() -> int:
     if recovered is not None:
         pos, neg = recovered["positive_edges"], recovered["negative_edges"]
         clique = recovered["largest_positive_clique"]
-        print(f"planted edges      {recovered['planted_edges_recovered']:.0%} recovered (positive {pos['recovered']}/"
+        share = recovered.get("planted_edges_recovered") or 0.0
+        print(f"planted edges      {share:.0%} recovered (positive {pos['recovered']}/"
               f"{pos['planted']}, negative {neg['recovered']}/{neg['planted']}; not planted: {pos['extra']} positive, "
               f"{neg['extra']} negative)")
         print(f"largest clique     {'matches' if clique['matches'] else 'differs from'} the planted group "
               f"({clique['agree']}/{len(clique['planted'])})")
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        for name, e in (("positive", pos), ("negative", neg)):
+            if "precision" in e:
+                print(f"significant {name[:3]}    precision {fmt(e['precision'])}, recall {fmt(e['recall'])} "
+                      f"({e.get('test') or 'test not recorded'})")
+        diagonal = recovered.get("diagonal_pgf") or {}
+        if diagonal:
+            print(f"diagonal PGF       min {fmt(diagonal.get('min'))}, median {fmt(diagonal.get('median'))}; below "
+                  f"{diagonal.get('goal')}: {', '.join(diagonal.get('below_goal') or []) or 'none'}")
     return rc
 
 
 def _fit_seconds(out: Path) -> list[float]:
-    return [r["seconds"] for r in read_jsonl(out / "sweep_status.jsonl", missing_ok=True)]
+    # runs skipped as already finished carry no time
+    return [r["seconds"] for r in read_jsonl(out / "sweep_status.jsonl", missing_ok=True)
+            if isinstance(r.get("seconds"), int | float)]
 
 
 def _load() -> str:

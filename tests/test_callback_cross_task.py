@@ -113,6 +113,26 @@ def test_epochs_logged_once_with_pgf_from_accuracies(tmp_path, synth_dir):
     assert cb.zero_shot_source == "measured" and module.zero_shot_calls == 1
 
 
+def test_every_question_is_recorded_paired_with_its_zero_shot_score(tmp_path, synth_dir):
+    """questions.jsonl: per epoch and target the fine-tuned and zero-shot score of each eval question, in eval
+    order; their means are the transfer record's accuracies, from a measured and from a cached baseline alike."""
+    for run in ("measured", "cached"):
+        dm = _data()
+        cb = CrossTaskPGF(cache_dir=str(tmp_path / "cache"))
+        _trainer(tmp_path / run, [cb]).fit(RuleModule(_rule), datamodule=dm)
+        assert cb.zero_shot_source == run.replace("cached", "cache")
+        lines = [json.loads(x) for x in (tmp_path / run / "questions.jsonl").read_text().splitlines()]
+        records = {(r["epoch"], r["target"]): r for r in _records(tmp_path / run)}
+        assert [(q["epoch"], q["target"]) for q in lines] == list(records)
+        for q in lines:
+            r = records[(q["epoch"], q["target"])]
+            assert q["idx"] == [s.idx for s in dm.eval_samples[q["target"]]]
+            assert sum(q["score"]) / len(q["score"]) == pytest.approx(r["accuracy"])
+            assert sum(q["zero_shot"]) / len(q["zero_shot"]) == pytest.approx(r["zero_shot_accuracy"])
+            assert q["zero_shot"] == [float(_rule(s, None)) for s in dm.eval_samples[q["target"]]]
+            assert (q["source_task"], q["seed"], q["upper"], q["eps"]) == ("Counting", r["seed"], 1.0, 0.0)
+
+
 def test_second_run_reads_zero_shot_from_cache(tmp_path, synth_dir):
     first = CrossTaskPGF(cache_dir=str(tmp_path / "cache"))
     _trainer(tmp_path / "a", [first], max_epochs=1).fit(RuleModule(_rule), datamodule=_data())

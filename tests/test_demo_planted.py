@@ -33,7 +33,9 @@ def test_compare_counts_agreement_and_extras():
     c = compare(world, label)
     assert c["largest_positive_clique"]["matches"]  # a tie of planted groups: either one matches
     assert c["positive_edges"] == {"planted": 2, "recovered": 2, "extra": 1, "significant": 1, "missed": [],
-                                   "extra_edges": [["Art_Style", "Relative_Depth"]]}
+                                   "extra_edges": [["Art_Style", "Relative_Depth"]], "test": None,
+                                   "significant_extra": [["Art_Style", "Relative_Depth"]], "precision": 0.5,
+                                   "recall": 0.5}
     assert c["negative_edges"]["recovered"] == 1 and c["negative_edges"]["extra"] == 0
     assert c["donors"]["agree"] == 2
     assert c["sponges"]["agree"] == 2  # Spatial_Relation is no source here, but a target in the tint group
@@ -41,6 +43,7 @@ def test_compare_counts_agreement_and_extras():
     text = "\n".join(comparison_lines(c))
     assert "2/2 found, 1 significant; 1 not planted: Art_Style-Relative_Depth" in text
     assert "planted edges recovered: 100%" in text
+    assert "significant: precision 0.50, recall 0.50; significant but not planted: Art_Style-Relative_Depth" in text
 
 
 def test_compare_with_nothing_found():

@@ -24,6 +24,7 @@ from torchmetrics.aggregation import MeanMetric
 
 from vtl import __version__
 from vtl.analysis.pgf import TRANSFER_RECORD_FIELDS, check_ceilings, pgf, resolve_ceilings
+from vtl.analysis.powered import QUESTIONS_FILE
 from vtl.faults import fault_point
 from vtl.records import (
     JsonlAppender,
@@ -83,6 +84,10 @@ class CrossTaskPGF(Callback):
         self._key: dict[str, Any] | None = None  # the cache key of `zero_shot` (JSON types), kept in checkpoints
         self._restored_key: dict[str, Any] | None = None  # the key a checkpoint brought, until checked against ours
         self._resume_epoch: int | None = None  # the epoch of a restored checkpoint, until later rows are dropped
+        # Per question {target: {idx: score}}: the zero-shot model's (kept with `zero_shot`) and this validation's;
+        # written to questions.jsonl so `vtl analyze --test crossed` can test each cell on the questions too.
+        self.zero_shot_scores: dict[str, dict[str, float]] = {}
+        self._scores: dict[str, dict[str, float]] = {}
 
     # ---- setup ---------------------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -126,8 +131,12 @@ class CrossTaskPGF(Callback):
         unmark_fit_complete(trainer)
         path = self.log_path(trainer)
         if trainer.ckpt_path is None and self._written and path.is_file():
-            aside = path.with_name(f"{TRANSFER_LOG}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = path.with_name(f"{TRANSFER_LOG}.replaced-{stamp}")
             path.rename(aside)
+            questions = path.with_name(QUESTIONS_FILE)
+            if questions.is_file():
+                questions.rename(path.with_name(f"{QUESTIONS_FILE}.replaced-{stamp}"))
             self._written = set()
             rank_zero_warn(
                 f"{root} held the transfer log of an earlier fit and this fit starts from scratch: moved it to "
@@ -167,7 +176,7 @@ class CrossTaskPGF(Callback):
             # `vtl validate` of that checkpoint with other --data.max_eval_samples).
             rank_zero_warn("the checkpoint's zero-shot accuracies were measured on other eval data or settings; "
                            "taking them from the cache or measuring them again")
-            self.zero_shot, self.zero_shot_source = {}, None
+            self.zero_shot, self.zero_shot_source, self.zero_shot_scores = {}, None, {}
         self._restored_key = None
         if self.zero_shot and set(self._targets) <= set(self.zero_shot):
             self.zero_shot_source = self.zero_shot_source or "checkpoint"
@@ -179,14 +188,16 @@ class CrossTaskPGF(Callback):
         if trainer.is_global_zero and file.is_file():
             try:
                 data = json.loads(file.read_text())
-                if data.get("key") == json.loads(json.dumps(key, default=str)):
-                    cached = data["accuracy"]
+                # a cache written before per-question scores were kept is measured again, once
+                if data.get("key") == json.loads(json.dumps(key, default=str)) and "scores" in data:
+                    cached = {"accuracy": data["accuracy"], "scores": data["scores"]}
             except (json.JSONDecodeError, KeyError):
                 rank_zero_warn(f"zero-shot cache {file} is unreadable; measuring again")
         cached = trainer.strategy.broadcast(cached, src=0)
         if cached is not None:
             rank_zero_info(f"vtl: zero-shot accuracy read from cache {file}")
-            self.zero_shot = {t: float(cached[t]) for t in self._targets}
+            self.zero_shot = {t: float(cached["accuracy"][t]) for t in self._targets}
+            self.zero_shot_scores = {t: cached["scores"].get(t, {}) for t in self._targets}
             self.zero_shot_source = "cache"
             check_ceilings(self._ceilings, self.zero_shot, flag="CrossTaskPGF upper")
             return
@@ -194,20 +205,24 @@ class CrossTaskPGF(Callback):
         start = time.perf_counter()
         rank, world = trainer.global_rank, trainer.world_size
         counts = torch.zeros(len(self._targets), 2, dtype=torch.float64, device=pl_module.device)
+        scores: dict[str, dict[str, float]] = {t: {} for t in self._targets}
         with pl_module.zero_shot_context():
             for i, target in enumerate(self._targets):
                 shard = trainer.datamodule.eval_samples[target][rank::world]
                 if shard:
                     preds = pl_module.score(shard)
+                    scores[target] = {p.idx: float(p.score) for p in preds}
                     weights = self._weights_of(target, preds)
                     counts[i, 0] = sum(w * p.score for w, p in zip(weights, preds, strict=True))
                     counts[i, 1] = sum(weights)
                 fault_point("zero_shot")
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         self.zero_shot = {t: float(counts[i, 0] / counts[i, 1]) for i, t in enumerate(self._targets)}
+        self.zero_shot_scores = _gather_scores(trainer, scores)
         self.zero_shot_source = "measured"
         if trainer.is_global_zero:
-            record = {"key": key, "accuracy": self.zero_shot, "seconds": round(time.perf_counter() - start, 3)}
+            record = {"key": key, "accuracy": self.zero_shot, "scores": self.zero_shot_scores,
+                      "seconds": round(time.perf_counter() - start, 3)}
             write_json_atomic(file, record)
         check_ceilings(self._ceilings, self.zero_shot, flag="CrossTaskPGF upper")
         at_ceiling = [t for t, a in self.zero_shot.items() if pgf(a, a, self._ceilings[t], self.eps) is None]
@@ -226,6 +241,7 @@ class CrossTaskPGF(Callback):
         for metric in self._metrics.values():
             metric.reset()
             metric.to(pl_module.device)
+        self._scores = {t: {} for t in self._targets}
 
     def on_validation_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
@@ -237,6 +253,7 @@ class CrossTaskPGF(Callback):
         scores = torch.tensor([p.score for p in outputs], dtype=torch.float64, device=pl_module.device)
         weights = torch.tensor(self._weights_of(target, outputs), dtype=torch.float64, device=pl_module.device)
         self._metrics[target].update(scores, weights)
+        self._scores.setdefault(target, {}).update((p.idx, float(p.score)) for p in outputs)
         fault_point("val_batch")
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -268,8 +285,10 @@ class CrossTaskPGF(Callback):
             # Already synced by torchmetrics (no sync_dist); float64 so loggers show 8/12, not its float32 rounding.
             pl_module.log(name, torch.tensor(value, dtype=torch.float64), on_epoch=True, sync_dist=False,
                           add_dataloader_idx=False, batch_size=1)
-        if write and trainer.is_global_zero:
-            self._append(trainer, records)
+        if write:
+            questions = _gather_scores(trainer, self._scores)  # every rank takes part in the gather
+            if trainer.is_global_zero:
+                self._append(trainer, records, self._question_lines(trainer, records, questions))
 
     def _record(self, trainer, pl_module, target, acc, base, mu) -> dict[str, Any]:
         dm = trainer.datamodule
@@ -302,10 +321,35 @@ class CrossTaskPGF(Callback):
             record["mixture_target"] = spec.target
         return record
 
-    def _append(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
+    def _question_lines(self, trainer: Trainer, records: list[dict[str, Any]],
+                        scores: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+        """One questions.jsonl line per target: every eval question's fine-tuned and zero-shot score, in the
+        target's eval order (zero_shot null where the baseline's per-question scores are unknown, e.g. restored
+        from a checkpoint written before they were kept)."""
+        lines = []
+        for r in records:
+            target = r["target"]
+            ids = [s.idx for s in trainer.datamodule.eval_samples[target]]
+            mine, base = scores.get(target, {}), self.zero_shot_scores.get(target, {})
+            if not all(i in mine for i in ids):
+                continue  # a validation that scored part of the target (limit_val_batches): no paired record
+            lines.append({
+                "source_task": r["source_task"], "seed": r["seed"], "epoch": r["epoch"], "target": target,
+                "idx": ids, "score": [mine[i] for i in ids],
+                "zero_shot": [base[i] for i in ids] if all(i in base for i in ids) else None,
+                "upper": r["upper"], "eps": r["eps"],
+                **({"arm": r["arm"], "mixture_target": r["mixture_target"]} if "arm" in r else {}),
+            })
+        return lines
+
+    def _append(self, trainer: Trainer, records: list[dict[str, Any]], questions: list[dict[str, Any]]) -> None:
         fresh = [r for r in records if (r["epoch"], r["target"]) not in self._written]
         if not fresh:
             return
+        keys = {(r["epoch"], r["target"]) for r in fresh}
+        with JsonlAppender(self.log_path(trainer).with_name(QUESTIONS_FILE)) as sink:
+            sink.extend(q for q in questions if (q["epoch"], q["target"]) in keys)  # first: a crash between the
+            # two leaves a questions line whose transfer row the resumed fit writes again (the reader keeps the last)
         with JsonlAppender(self.log_path(trainer)) as sink:
             sink.extend(fresh)  # one write per epoch: a crash leaves whole epochs or a torn last line
         self._written.update((r["epoch"], r["target"]) for r in fresh)
@@ -342,16 +386,29 @@ class CrossTaskPGF(Callback):
         epoch, self._resume_epoch = self._resume_epoch, None
         path = self.log_path(trainer)
         dropped = rewrite_jsonl(path, lambda r: int(r.get("epoch", -1)) <= epoch)
+        if path.with_name(QUESTIONS_FILE).is_file():
+            rewrite_jsonl(path.with_name(QUESTIONS_FILE), lambda r: int(r.get("epoch", -1)) <= epoch)
         if dropped:
             rank_zero_info(f"vtl: dropped {dropped} rows of epochs after the checkpoint's epoch {epoch} from {path}")
         self._written = {(e, t) for e, t in self._written if e <= epoch}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"zero_shot": dict(self.zero_shot), "upper": self.upper, "eps": self.eps, "key": self._key}
+        return {"zero_shot": dict(self.zero_shot), "zero_shot_scores": self.zero_shot_scores, "upper": self.upper,
+                "eps": self.eps, "key": self._key}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.zero_shot = dict(state_dict.get("zero_shot", {}))
+        self.zero_shot_scores = dict(state_dict.get("zero_shot_scores", {}))
         self._key = self._restored_key = state_dict.get("key")  # None in checkpoints written before the key was kept
+
+
+def _gather_scores(trainer: Trainer, local: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """{target: {idx: score}} merged over the ranks (each scored its shard); the local dict on one process."""
+    if trainer.world_size == 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return local
+    parts: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(parts, local)
+    return {t: {i: v for part in parts for i, v in (part or {}).get(t, {}).items()} for t in local}
 
 
 def question_weights(samples) -> dict[str, float] | None:

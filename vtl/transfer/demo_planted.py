@@ -24,6 +24,7 @@ from vtl.transfer import sweep as sw
 from vtl.transfer.demo_runs import (
     PLANTED_CONFIDENCE,
     PLANTED_SWEEP,
+    PLANTED_TEST,
     analyze_runs,
     demo_sweep,
     elapsed,
@@ -70,9 +71,10 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
         return complete
 
     analysis = root / "analysis"
-    print(f"[3/4] transfer analysis of {len(complete)} run(s), Wilcoxon at confidence {PLANTED_CONFIDENCE} -> "
+    print(f"[3/4] transfer analysis of {len(complete)} run(s), the {PLANTED_TEST} seeds x questions test at alpha "
+          f"{1 - PLANTED_CONFIDENCE:.2g} -> "
           f"{analysis} {elapsed(started)}")
-    summary = analyze_runs(complete, analysis, PLANTED_CONFIDENCE)
+    summary = analyze_runs(complete, analysis, PLANTED_CONFIDENCE, PLANTED_TEST)
     if summary is None:
         return 1
     label = next(iter(summary.values()))  # the runs share one model: one label
@@ -213,7 +215,11 @@ def compare(full: PlantedWorld, label: dict) -> dict:
         return sum(1 for p in planted if p in found and found[p].get("significant"))
 
     def edges(found: dict, planted: set) -> dict:
+        flagged = {p for p, e in found.items() if e.get("significant")}
         return {**_score(planted, set(found)), "significant": significant(found, planted),
+                "significant_extra": pairs(flagged - planted), "test": label.get("test"),
+                "precision": len(flagged & planted) / len(flagged) if flagged else None,
+                "recall": len(flagged & planted) / len(planted) if planted else None,
                 "missed": pairs(planted - set(found)), "extra_edges": pairs(set(found) - planted)}
 
     out = {
@@ -239,16 +245,23 @@ def comparison_lines(c: dict) -> list[str]:
     clique = c["largest_positive_clique"]
     pos, neg = c["positive_edges"], c["negative_edges"]
     planted_clique, found_clique = ", ".join(clique["planted"]) or "-", ", ".join(clique["recovered"]) or "-"
-    lines = [
+    lines = [  # long task lists on lines of their own, so the columns never run together
+        f"  {'largest positive clique':26}{clique['agree']}/{len(clique['planted'])} agree"
+        f"{', exact' if clique['matches'] else ''}",
+        f"  {'':4}{'planted':22}{planted_clique}",
+        f"  {'':4}{'recovered':22}{found_clique}",
         f"  {'':26}{'planted':<52}recovered",
-        f"  {'largest positive clique':26}{planted_clique:<52}{found_clique}"
-        f"  ({clique['agree']}/{len(clique['planted'])} agree{', exact' if clique['matches'] else ''})",
     ]
     for name, e in (("positive edges", pos), ("negative edges", neg)):
         extra = f"; {e['extra']} not planted: " + ", ".join("-".join(p) for p in e["extra_edges"]) if e["extra"] else ""
         missed = "; missed: " + ", ".join("-".join(p) for p in e["missed"]) if e["missed"] else ""
         lines.append(f"  {name:26}{e['planted']:<52}{e['recovered']}/{e['planted']} found, {e['significant']} "
                      f"significant{missed}{extra}")
+        if e.get("precision") is not None or e.get("recall") is not None:
+            fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+            wrong = ", ".join("-".join(p) for p in e.get("significant_extra", [])) or "none"
+            lines.append(f"  {'':26}significant: precision {fmt(e['precision'])}, recall {fmt(e['recall'])}; "
+                         f"significant but not planted: {wrong}")
     for name, key in (("donors (top Δ+)", "donors"), ("sponges (top Θ+)", "sponges")):
         found = c[key]["recovered"]
         lines.append(f"  {name:26}{'members of a planted group':<52}{', '.join(found) or '-'}  "

@@ -456,7 +456,10 @@
       const e = p[`${sign}_edges`];
       if (!e) continue;
       row(`${sign} edges`, String(e.planted), `${e.recovered} (${e.significant} significant)`,
-        [e.extra ? `${e.extra} unplanted: ${e.extra_edges.map((x) => x.join("–")).join(", ")}` : "no unplanted edge",
+        [isNum(e.precision) || isNum(e.recall) ? `significant: precision ${plain(e.precision, 2)}, recall ` +
+          `${plain(e.recall, 2)}${(e.significant_extra || []).length ? `; significant but not planted: ` +
+          e.significant_extra.map((x) => x.join("–")).join(", ") : ""}` : "",
+          e.extra ? `${e.extra} unplanted: ${e.extra_edges.map((x) => x.join("–")).join(", ")}` : "no unplanted edge",
           e.missed.length ? `missed: ${e.missed.map((x) => x.join("–")).join(", ")}` : ""].filter(Boolean).join("; "),
         e.recovered === e.planted);
     }
