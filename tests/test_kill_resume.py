@@ -1,6 +1,6 @@
 """Kill anywhere, resume, same numbers: a tiny `vtl fit` SIGKILLed at a named point (VTL_FAULT, vtl.faults) and
-resumed with `--ckpt_path last` leaves the run dir the uninterrupted run leaves: transfer.jsonl, metrics.csv and the
-adapter byte for byte, fit_complete.json but for its time stamp."""
+resumed with `--ckpt_path last` leaves the run dir the uninterrupted run leaves: transfer.jsonl, questions.jsonl,
+metrics.csv and the adapter byte for byte, fit_complete.json but for its time stamp."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ KILL_POINTS = {
     "zero_shot@1": "during the zero-shot baseline (no checkpoint yet)",
     "train_step@3": "mid-epoch training (epoch 1)",
     "val_batch@3": "mid-validation (epoch 1)",
+    "questions_appended@2": "epoch 1's per-question records appended, its transfer rows not",
     "rows_appended@2": "epoch 1's rows appended, its checkpoint not saved",
     "adapter_export@2": "inside epoch 1's adapter export",
     "fit_end@1": "after the last epoch, before fit_complete.json",
@@ -54,6 +55,7 @@ def run_dir_state(root: Path) -> dict:
     complete.pop("finished_at")
     return {
         "transfer.jsonl": (root / "transfer.jsonl").read_text(),
+        "questions.jsonl": (root / "questions.jsonl").read_text(),
         "metrics.csv": (root / "metrics.csv").read_text(),
         "fit_complete.json": complete,
         "adapter": (root / "adapter" / "adapter_model.safetensors").read_bytes(),

@@ -5,6 +5,8 @@ the hierarchical bootstrap is conservative; both agree with the seed-level Wilco
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from transfer_data import ANTAGONISTS, PLANTED_GROUP, write_planted_study
@@ -131,3 +133,17 @@ def test_runs_without_question_records_fall_back_with_a_note(tmp_path, capsys):
                  "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "no questions.jsonl" in err and "seed-level Wilcoxon instead of the crossed test" in err
+
+
+def test_a_broken_question_record_is_left_out_with_file_and_line(tmp_path, capsys):
+    inputs = write_planted_study(tmp_path / "runs", labels=("3B",), questions=48)
+    path = tmp_path / "runs" / "3B" / "Art_Style__seed0" / "questions.jsonl"
+    lines = path.read_text().splitlines()
+    broken = json.loads(lines[-1])
+    broken["score"] = broken["score"][:-1]
+    path.write_text("\n".join([*lines[:-2], json.dumps(broken), "{not json"]) + "\n")
+    assert main(["analyze", *inputs, "--out", str(tmp_path / "out"), "--test", "crossed", "--no_plots",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"{path} line {len(lines) - 1} (field score: expected a list of 48 numbers, one per idx)" in err
+    assert "2 per-question record(s) left out of the powered test" in err

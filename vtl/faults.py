@@ -7,6 +7,8 @@ process the second time it reaches `rows_appended`; the count is per process. Th
 - `zero_shot`: after one target of the zero-shot baseline is scored, before the baseline is complete.
 - `train_step`: after a training batch's optimizer step.
 - `val_batch`: after one validation batch is scored.
+- `questions_appended`: after an epoch's per-question records are appended to questions.jsonl, before its rows go
+  to transfer.jsonl.
 - `rows_appended`: after an epoch's rows are appended to transfer.jsonl, before its checkpoint is saved.
 - `adapter_export`: inside the atomic adapter export, after the old export moved aside, before the new one is in place.
 - `fit_end`: after the last epoch (its checkpoint saved), before fit_complete.json is written.
@@ -21,7 +23,7 @@ import signal
 from collections import Counter
 
 ENV = "VTL_FAULT"
-POINTS = ("zero_shot", "train_step", "val_batch", "rows_appended", "adapter_export", "fit_end")
+POINTS = ("zero_shot", "train_step", "val_batch", "questions_appended", "rows_appended", "adapter_export", "fit_end")
 _reached: Counter[str] = Counter()
 
 

@@ -72,30 +72,38 @@ def load_questions(chosen: pd.DataFrame, label: str, notes: list[str]) -> Questi
     rows = chosen[(chosen["label"] == label) & ~chosen["source_task"].astype(str).str.startswith(MIXTURE_PREFIX)]
     runs = rows.drop_duplicates(["file", "source_task", "seed"])
     targets: dict[str, dict] = {}
-    missing, mismatched = [], []
+    missing, mismatched, bad = [], [], []
     for run in runs.itertuples():
         path = Path(str(run.file)).with_name(QUESTIONS_FILE)
         if not path.is_file():
             missing.append(str(path.parent))
             continue
-        epoch = run.epoch
+        epoch = None if math.isnan(run.epoch) else int(run.epoch)
         for line in scan_jsonl(path):
             rec = line.record
-            if not rec or rec.get("epoch") != (None if math.isnan(epoch) else int(epoch)):
+            if rec is None:
+                bad.append(f"{path} line {line.number} ({line.error})")
                 continue
-            if rec.get("zero_shot") is None or rec.get("score") is None:
+            if rec.get("epoch") != epoch:
                 continue
-            target = canonical(str(rec["target"]))
-            entry = targets.setdefault(target, {"ids": list(rec["idx"]), "upper": float(rec.get("upper", 1.0)),
-                                                "eps": float(rec.get("eps", 0.0)), "runs": {}})
-            if list(rec["idx"]) != entry["ids"]:
+            try:
+                target, ids, score, zero_shot, upper, eps = _question_line(rec)
+            except KeyError as exc:
+                bad.append(f"{path} line {line.number} (field {exc} missing)")
+                continue
+            except (TypeError, ValueError) as exc:
+                bad.append(f"{path} line {line.number} ({exc})")
+                continue
+            entry = targets.setdefault(target, {"ids": ids, "upper": upper, "eps": eps, "runs": {}})
+            if ids != entry["ids"]:
                 mismatched.append(f"{path} ({target})")
                 continue
-            entry["runs"][(run.source_task, str(run.seed))] = (np.asarray(rec["score"], float),
-                                                               np.asarray(rec["zero_shot"], float))
+            entry["runs"][(run.source_task, str(run.seed))] = (score, zero_shot)
     if missing:
         note(notes, f"[{label}] {len(missing)} run(s) have no {QUESTIONS_FILE} (written by vtl from this version "
-                    f"on): the bootstrap leaves them out, e.g. {missing[0]}")
+                    f"on): the powered test leaves them out, e.g. {missing[0]}")
+    if bad:
+        note(notes, f"[{label}] {len(bad)} per-question record(s) left out of the powered test, e.g. {bad[0]}")
     if mismatched:
         note(notes, f"[{label}] {len(mismatched)} per-question record(s) score other questions than the label's "
                     f"first run; left out of the bootstrap, e.g. {mismatched[0]}")
@@ -158,6 +166,23 @@ def crossed_cells(q: Questions, sources: list[str], targets: list[str], *, confi
             lo[i, j], hi[i, j] = mu - half, mu + half
             p[i, j] = float(2 * student_t.sf(abs(mu) / se, df))
     return _cell_tests(lo, hi, p, sources, targets, confidence, replicates=0)
+
+
+def _question_line(rec: dict) -> tuple[str, list[str], np.ndarray, np.ndarray, float, float]:
+    """(target, ids, scores, zero-shot scores, U, eps) of one questions.jsonl record; the error names the field."""
+    if rec.get("zero_shot") is None:
+        raise ValueError("field zero_shot is null: the baseline's per-question scores were not kept")
+    ids = rec["idx"]
+    if not isinstance(ids, list) or not ids:
+        raise ValueError("field idx: expected a non-empty list of question ids")
+    arrays = []
+    for field in ("score", "zero_shot"):
+        values = rec[field]
+        if not isinstance(values, list) or len(values) != len(ids):
+            raise ValueError(f"field {field}: expected a list of {len(ids)} numbers, one per idx")
+        arrays.append(np.asarray(values, float))
+    return (canonical(str(rec["target"])), [str(i) for i in ids], arrays[0], arrays[1],
+            float(rec.get("upper", 1.0)), float(rec.get("eps", 0.0)))
 
 
 def bootstrap_cells(q: Questions, sources: list[str], targets: list[str], *, confidence: float = 0.95,

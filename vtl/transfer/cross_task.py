@@ -350,6 +350,7 @@ class CrossTaskPGF(Callback):
         with JsonlAppender(self.log_path(trainer).with_name(QUESTIONS_FILE)) as sink:
             sink.extend(q for q in questions if (q["epoch"], q["target"]) in keys)  # first: a crash between the
             # two leaves a questions line whose transfer row the resumed fit writes again (the reader keeps the last)
+        fault_point("questions_appended")
         with JsonlAppender(self.log_path(trainer)) as sink:
             sink.extend(fresh)  # one write per epoch: a crash leaves whole epochs or a torn last line
         self._written.update((r["epoch"], r["target"]) for r in fresh)
