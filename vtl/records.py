@@ -324,13 +324,18 @@ def differing_keys(before: Mapping[str, Any], now: Mapping[str, Any], *, keys: I
     return changed
 
 
-def write_json_atomic(path: str | Path, value: Any) -> None:
-    """Write `value` as indented JSON to `path` via a temp file and rename, so a reader never sees half a file."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` via a temp file and rename, so a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: str | Path, value: Any) -> None:
+    """Write `value` as indented JSON to `path` atomically (see write_text_atomic)."""
+    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def guard_run_settings(

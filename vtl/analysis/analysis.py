@@ -91,7 +91,7 @@ def analyze_matrices(m: PGFMatrices, *, include_diagonal: bool = False, confiden
     mal = malleability(m.mean, include_diagonal)
     directed = None if cell_tests is None else directed_p(cell_tests, m.mean)
     edges = cq.edge_table(m.mean, m.per_seed, confidence, directed)
-    name = "wilcoxon" if cell_tests is None else "bootstrap" if cell_tests.replicates else "crossed"
+    name = "wilcoxon" if cell_tests is None else cell_tests.method
     test = TEST_WORDS[name].format(alpha=1 - confidence, b=cell_tests.replicates if cell_tests else 0)
     tested = len(m.seeds) >= 2 or cell_tests is not None
     if not tested:
@@ -301,7 +301,7 @@ def _label_summary(r: LabelResult | None, label: str, family: str, across: dict,
         "maximal_cliques": {s: [_clique_dict(c) for c in r.maximal[s]] for s in cq.SIGNS},
         "test": r.test,
         "edges": [{"tasks": [e.a, e.b], "sign": e.sign, "weight": e.weight, "p_value": e.p_value,
-                   "significant": e.significant, "test": _test_name(r)}
+                   "significant": e.significant, "test": "wilcoxon" if r.cell_tests is None else r.cell_tests.method}
                   for e in r.edges.itertuples()],
         **({"cell_tests": _cell_tests_dict(r.cell_tests)} if r.cell_tests else {}),
         "transferability": _scores_dict(r.transferability),
@@ -326,10 +326,6 @@ def _label_summary(r: LabelResult | None, label: str, family: str, across: dict,
         "files": dict(r.files),
         "left_out": mine,
     }
-
-
-def _test_name(r: LabelResult) -> str:
-    return "wilcoxon" if r.cell_tests is None else "bootstrap" if r.cell_tests.replicates else "crossed"
 
 
 def _cell_tests_dict(c: CellTests) -> dict:

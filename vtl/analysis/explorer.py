@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import json
 import math
 import re
@@ -26,6 +27,7 @@ from vtl import __version__
 from vtl.analysis.cliques import wilcoxon_p
 from vtl.analysis.io import MIXTURE_PREFIX, task_order
 from vtl.analysis.matrix import PGFMatrices
+from vtl.records import write_text_atomic
 from vtl.tasks import get_task
 
 REPORT_FILE = "report.html"
@@ -40,13 +42,7 @@ def test_name(confidence: float) -> str:
 
 
 def _grid(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> list[list[Any]]:
-    return [[_num(frame.at[r, c]) if r in frame.index and c in frame.columns else None for c in cols] for r in rows]
-
-
-def _num(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
+    return [[frame.at[r, c] if r in frame.index and c in frame.columns else None for c in cols] for r in rows]
 
 
 def block(m: PGFMatrices, chosen: pd.DataFrame, *, kind: str, family: str, confidence: float,
@@ -63,6 +59,7 @@ def block(m: PGFMatrices, chosen: pd.DataFrame, *, kind: str, family: str, confi
     acc = rows.groupby(["source_task", "target"])[["accuracy", "zero_shot_accuracy"]].mean()
     acc_of = {k: (a, z) for k, a, z in zip(acc.index, acc["accuracy"], acc["zero_shot_accuracy"], strict=True)}
     alpha = 1 - confidence
+    tests = getattr(result, "cell_tests", None)  # a powered test's flags replace the seed-level Wilcoxon's
     cells: dict[str, list[list[Any]]] = {k: [] for k in ("acc", "zs", "dacc", "p", "sig")}
     for i, s in enumerate(sources):
         for k in cells:
@@ -70,23 +67,22 @@ def block(m: PGFMatrices, chosen: pd.DataFrame, *, kind: str, family: str, confi
         for j, t in enumerate(targets):
             a, z = acc_of.get((s, t), (math.nan, math.nan))
             mean = m.mean.at[s, t]
-            p = math.nan if math.isnan(mean) or mean == 0 else wilcoxon_p(stack[:, i, j], "positive" if mean > 0
-                                                                          else "negative")
-            cells["acc"][i].append(_num(float(a)))
-            cells["zs"][i].append(_num(float(z)))
-            cells["dacc"][i].append(_num(float(a - z)))
-            cells["p"][i].append(_num(p))
+            p = math.nan if tests is not None or math.isnan(mean) or mean == 0 else wilcoxon_p(
+                stack[:, i, j], "positive" if mean > 0 else "negative")
+            cells["acc"][i].append(float(a))
+            cells["zs"][i].append(float(z))
+            cells["dacc"][i].append(float(a - z))
+            cells["p"][i].append(p)
             cells["sig"][i].append(None if math.isnan(p) else bool(p < alpha))
     out = {
         "label": m.label, "model": m.model, "family": family, "kind": kind, "seeds": list(m.seeds),
         "sources": sources, "targets": targets, "abbrev": {t: get_task(t).abbrev for t in {*sources, *targets}},
         "metric": {t: get_task(t).metric for t in targets}, "test": test_name(confidence),
         "mu": _grid(m.mean, sources, targets), "std": _grid(m.std, sources, targets),
-        "lo": [[_num(float(v)) for v in row] for row in lo], "hi": [[_num(float(v)) for v in row] for row in hi],
+        "lo": lo.tolist(), "hi": hi.tolist(),
         "n": _grid(m.count, sources, targets), **cells,
     }
-    tests = getattr(result, "cell_tests", None)
-    if tests is not None:  # the bootstrap's flags replace the seed-level Wilcoxon's
+    if tests is not None:
         out.update(test=result.test, p=_grid(tests.p_adjusted, sources, targets),
                    sig=_grid(tests.significant, sources, targets), ci_lo=_grid(tests.lo, sources, targets),
                    ci_hi=_grid(tests.hi, sources, targets))
@@ -107,7 +103,7 @@ def block(m: PGFMatrices, chosen: pd.DataFrame, *, kind: str, family: str, confi
 
 
 def _scores(frame: pd.DataFrame) -> dict:
-    return {task: {"pos": _num(row.pos), "neg": _num(row.neg)} for task, row in frame.iterrows()}
+    return {task: {"pos": row.pos, "neg": row.neg} for task, row in frame.iterrows()}
 
 
 def curves(frame: pd.DataFrame) -> dict:
@@ -130,8 +126,8 @@ def curves(frame: pd.DataFrame) -> dict:
     return out
 
 
-def _round(value: float) -> float | None:
-    return None if math.isnan(value) else round(float(value), 5)
+def _round(value: float) -> float:
+    return round(float(value), 5)
 
 
 def provenance(frame: pd.DataFrame, inputs: list[str], options: dict) -> dict:
@@ -203,16 +199,10 @@ def write_report(path: str | Path, payload: dict) -> Path:
     css = (ASSETS / "explorer.css").read_text(encoding="utf-8")
     js = (ASSETS / "explorer.js").read_text(encoding="utf-8")
     title = "vtl transfer explorer: " + ", ".join(payload.get("order", []))
-    page = (page.replace("{{title}}", _escape(title)).replace("/*{{css}}*/", css).replace("/*{{js}}*/", js)
+    page = (page.replace("{{title}}", html.escape(title)).replace("/*{{css}}*/", css).replace("/*{{js}}*/", js)
             .replace("{{data}}", data))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, page)
     return path
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def read_payload(path: str | Path) -> dict:
@@ -233,7 +223,7 @@ def add_section(path: str | Path, name: str, value: Any) -> Path:
 def build_payload(*, results: dict, video_mats: dict, video: dict, chosen: pd.DataFrame, frame: pd.DataFrame,
                   family: dict, label_order: list[str], trends: pd.DataFrame, trend_test: dict, inputs: list[str],
                   options: dict, notes: list[str]) -> dict:
-    """Everything the page shows; NaN stays float here (the caller makes it strict JSON)."""
+    """Everything the page shows; NaN and numpy scalars stay as they are here (the caller makes it strict JSON)."""
     confidence = options["confidence"]
     blocks = [{"id": lbl, **block(results[lbl].matrices, chosen, kind="image", family=family[lbl],
                                   confidence=confidence, result=results[lbl])} for lbl in label_order if lbl in results]

@@ -64,6 +64,7 @@ class CellTests:
     significant: pd.DataFrame  # adjusted p < alpha (object: True/False, None where untested)
     replicates: int  # bootstrap replicates; 0 for the crossed t-test
     alpha: float
+    method: str  # "crossed" or "bootstrap"
 
 
 def load_questions(chosen: pd.DataFrame, label: str, notes: list[str]) -> Questions | None:
@@ -165,7 +166,7 @@ def crossed_cells(q: Questions, sources: list[str], targets: list[str], *, confi
             half = float(student_t.ppf(1 - (1 - confidence) / 2, df)) * se
             lo[i, j], hi[i, j] = mu - half, mu + half
             p[i, j] = float(2 * student_t.sf(abs(mu) / se, df))
-    return _cell_tests(lo, hi, p, sources, targets, confidence, replicates=0)
+    return _cell_tests(lo, hi, p, sources, targets, confidence, method="crossed", replicates=0)
 
 
 def _question_line(rec: dict) -> tuple[str, list[str], np.ndarray, np.ndarray, float, float]:
@@ -222,17 +223,17 @@ def bootstrap_cells(q: Questions, sources: list[str], targets: list[str], *, con
             lo[i, j], hi[i, j] = np.quantile(mu_star, [tail, 1 - tail])
             below, above = np.sum(mu_star <= 0) + 1, np.sum(mu_star >= 0) + 1
             p[i, j] = min(1.0, 2 * min(below, above) / (len(mu_star) + 1))
-    return _cell_tests(lo, hi, p, sources, targets, confidence, replicates=replicates)
+    return _cell_tests(lo, hi, p, sources, targets, confidence, method="bootstrap", replicates=replicates)
 
 
 def _cell_tests(lo: np.ndarray, hi: np.ndarray, p: np.ndarray, sources: list[str], targets: list[str],
-                confidence: float, replicates: int) -> CellTests:
+                confidence: float, method: str, replicates: int) -> CellTests:
     frame = lambda a: pd.DataFrame(a, index=sources, columns=targets)  # noqa: E731
     adjusted = adjust(frame(p))
     alpha = 1 - confidence
     flag = lambda v: None if math.isnan(v) else bool(v < alpha)  # noqa: E731
     significant = adjusted.astype(object).apply(lambda col: col.map(flag))
-    return CellTests(frame(lo), frame(hi), frame(p), adjusted, significant, replicates, alpha)
+    return CellTests(frame(lo), frame(hi), frame(p), adjusted, significant, replicates, alpha, method)
 
 
 def adjust(p: pd.DataFrame) -> pd.DataFrame:
