@@ -148,6 +148,9 @@ def run_command(prog: str, fn: Callable[..., int], argv: list[str]) -> int:
 def build_parser(prog: str, fn: Callable[..., int]):
     from jsonargparse import ActionConfigFile, ArgumentParser
 
+    from vtl.components import configure_parsing
+
+    configure_parsing()
     doc = (fn.__doc__ or "").strip()
     summary = doc.split("\n\n", 1)[0].replace("\n", " ")
     parser = ArgumentParser(prog=prog, description=summary, exit_on_error=False)
@@ -226,6 +229,9 @@ def normalize_argv(parser, argv: list[str]) -> list[str]:
                 out.append(f"{name}={items[0]}")  # already a list (jsonargparse / YAML form)
             else:
                 lists.setdefault(name, []).extend(items)
+        elif name.endswith(".help") and not eq and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out.append(f"{name}={argv[i + 1]}")  # `--generator.help ClassicalGenerator`: the class is its value
+            i += 1
         elif eq or (name in options and options[name].nargs in (0, "?")):
             out.append(name + eq + value)
         else:  # an option and its value, whatever the value looks like (`--threshold -0.5`)

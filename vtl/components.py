@@ -15,9 +15,18 @@ from vtl.errors import UsageError, explain_parse_error, user_cause
 T = TypeVar("T")
 
 
+def configure_parsing() -> None:
+    """jsonargparse settings every vtl parser shares: option dataclasses document their fields in attribute
+    docstrings, which `--quantization.help` and `--lora.help` then show."""
+    from jsonargparse import set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+
+
 def _parse(spec: dict[str, Any], base: type, key: str):
     from jsonargparse import ArgumentParser
 
+    configure_parsing()
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument(f"--{key}", type=base, required=True)
     if not isinstance(spec, dict) or "class_path" not in spec:

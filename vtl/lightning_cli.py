@@ -7,6 +7,7 @@ resolved config (secrets removed) as `<run dir>/config.yaml`. Resume with `--ckp
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -172,7 +173,18 @@ def _is_launching_rank() -> bool:
     return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
+# vtl's LightningModules and data modules, imported so that `--model`/`--data` list them and take bare class names
+# (`--data.help TransferDataModule`); a class_path outside vtl still works.
+_VTL_MODULES = ("vtl.transfer.finetune", "vtl.transfer.datamodule", "vtl.vicl.distill.student",
+                "vtl.vicl.distill.student_data")
+
+
 def build_cli(argv: list[str], run: bool = True) -> VtlCLI:
+    from vtl.components import configure_parsing
+
+    configure_parsing()
+    for module in _VTL_MODULES:
+        importlib.import_module(module)
     return VtlCLI(
         LightningModule,
         LightningDataModule,

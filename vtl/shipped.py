@@ -33,8 +33,16 @@ def find_shipped(name: str) -> Path:
 
 
 def _first_line(path: Path) -> str:
-    line = path.read_text(encoding="utf-8").split("\n", 1)[0]
-    return line.removeprefix("#").strip() if line.startswith("#") else ""
+    """The command in a file's first comment line, with its `\\`-continued lines joined."""
+    parts: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.removeprefix("#").strip()
+        parts.append(text.removesuffix("\\").strip())
+        if not text.endswith("\\"):
+            break
+    return " ".join(parts)
 
 
 def config_list() -> int:

@@ -139,7 +139,8 @@ def _read_parquet_dir(root: Path, tasks: list[str], split: str, missing: list[st
         if not files:
             raise DataError(
                 str(root / name), None, None, f"no {split!r} parquet for task {name}",
-                f"expected {root / name / f'{split}-00000-of-00001.parquet'}; to load some tasks only, pass --tasks",
+                f"expected {root / name / f'{split}-00000-of-00001.parquet'}; to load some tasks only, name them "
+                f"(--tasks in vtl data check / vtl eval, --data.targets in vtl fit)",
             )
         task = REGISTRY[name]
         groups[name] = [

@@ -162,7 +162,7 @@ def _describe(export: Path, tuples: Path, descriptions: Path, progress: bool) ->
 
 def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: PositiveInt = 6, n_eval: PositiveInt = 2,
         image_size: PositiveInt = 64, seed: int = 0, epochs: PositiveInt | None = None, k: PositiveInt = 10,
-        judge: Literal["qwen", "none"] = "qwen", student_config: str = str(STUDENT_CONFIG),
+        judge: Literal["qwen", "none"] = "qwen", student_config: str | None = None,
         no_progress: bool = False) -> int:
     """The whole T2T-VICL chain offline on the embedded default (pairs .. report), resumable.
 
@@ -176,14 +176,15 @@ def run(*, out: str = "runs/vicl", pairs: list[str] | None = None, n_train: Posi
         epochs: Student epochs (default: the student config's).
         k: Candidates per query.
         judge: VIEScore judge: the local tiny Qwen2.5-VL, or none.
-        student_config: Base `vtl fit` config for the student (default: the shipped distill/tiny.yaml).
+        student_config: Base `vtl fit` config for the student; null: the shipped distill/tiny.yaml.
         no_progress: No progress bars.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     make_output_dir(out, "--out")
     try:
         run_pipeline(out, pairs=pairs, n_train=n_train, n_eval=n_eval, image_size=image_size, seed=seed,
-                     epochs=epochs, k=k, judge=judge, student_config=student_config, progress=not no_progress)
+                     epochs=epochs, k=k, judge=judge, student_config=student_config or STUDENT_CONFIG,
+                     progress=not no_progress)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise VtlError(str(exc)) from exc
     return 0

@@ -278,6 +278,12 @@ class ClassicalGenerator(Generator):
     `exclude_example_operator` is set: a T2T-VICL description states how the two tasks differ, so the example's
     operator is by construction not the one asked for; the images say which operator that is, the text says which
     other one to use.
+
+    Args:
+        embedding_model: sentence-transformers model that embeds a description's clauses and each operator's
+            wording; None: the all-MiniLM-L6-v2 the diversity filter uses.
+        example_params: parameter settings tried per operator when ranking operators by the example pair.
+        exclude_example_operator: with a description, leave out the operator that explains the example.
     """
 
     concurrent = False

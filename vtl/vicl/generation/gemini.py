@@ -17,6 +17,17 @@ class GeminiImageGenerator(Generator):
 
     One request per candidate (image models return one image per call); each request is retried on 429/5xx and
     timeouts by `vtl.vicl.clients.gemini.GeminiClient`. The key comes from the environment variable `api_key_env` only.
+
+    Args:
+        model: the Gemini image model.
+        api_key_env: environment variable holding the API key.
+        base_url: another endpoint than Google's (a proxy, or a local stand-in in tests); None: Google's.
+        timeout_s: seconds per request.
+        max_attempts: calls per request in all, retries on 429/5xx and timeouts included.
+        base_delay: first backoff delay in seconds; doubles per retry.
+        max_delay: longest backoff delay in seconds.
+        temperature: sampling temperature; None: the model's default.
+        response_modalities: what the model may return (an image, with or without text).
     """
 
     concurrent = True

@@ -206,7 +206,19 @@ class GeminiJudge(JudgeBackend):
                  base_url: str | None = None, timeout_s: float = 60, max_attempts: int = 5, base_delay: float = 1.0,
                  max_delay: float = 30.0, temperature: float = 0.0, retry_temperature: float | None = 0.7,
                  max_output_tokens: int | None = None):
-        """`temperature` for the first answer; `retry_temperature` (None: the same) after a malformed one."""
+        """
+        Args:
+            model: the Gemini text model.
+            api_key_env: environment variable holding the API key.
+            base_url: another endpoint than Google's (a proxy, or a local stand-in in tests); None: Google's.
+            timeout_s: seconds per request.
+            max_attempts: calls per request in all, retries on 429/5xx and timeouts included.
+            base_delay: first backoff delay in seconds; doubles per retry.
+            max_delay: longest backoff delay in seconds.
+            temperature: sampling temperature of the first answer.
+            retry_temperature: sampling temperature after a malformed answer; None: the same as `temperature`.
+            max_output_tokens: answer length bound; None: the model's default.
+        """
         from vtl.vicl.clients.gemini import GeminiClient, RetryPolicy
 
         self.model = model
@@ -239,7 +251,17 @@ class QwenJudge(JudgeBackend):
                  quantization: QuantizationOptions | None = None, min_pixels: int | None = None,
                  max_pixels: int | None = None, seed: int = 0, temperature: float = 0.0,
                  retry_temperature: float = 0.8):
-        """`temperature` 0 answers greedily; above 0 it samples (top-p 0.95); retries sample at `retry_temperature`."""
+        """
+        Args:
+            model: checkpoint: a hub id, a local path or a vtl:// tiny model.
+            max_new_tokens: answer length bound.
+            quantization: 4-bit weights through bitsandbytes; null keeps full precision.
+            min_pixels: the processor's lower bound on image pixels; null: the checkpoint's.
+            max_pixels: the processor's upper bound on image pixels; null: the checkpoint's.
+            seed: seed of the sampling generator.
+            temperature: 0 answers greedily; above 0 it samples (top-p 0.95).
+            retry_temperature: sampling temperature after a malformed answer.
+        """
         import torch
 
         from vtl.models.chat import ChatCollator
