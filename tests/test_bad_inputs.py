@@ -86,7 +86,7 @@ def test_the_sweep_covers_every_command():
     commands = {words for words, _ in _leaf_commands()}
     assert {w for w, _, _ in NUMERIC} >= commands - {("data", "check"), ("vicl", "import"), ("vicl", "merge"),
                                                       ("config", "list"), ("config", "show"), ("config", "cp"),
-                                                      ("report", "open")}  # no numeric flag
+                                                      ("report", "open"), ("sweep", "status")}  # no numeric flag
 
 
 @pytest.mark.parametrize(("words", "flag"), [(w, f) for w, f, _ in NUMERIC], ids=lambda v: str(v))

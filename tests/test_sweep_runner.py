@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -232,3 +233,45 @@ def test_skipped_run_that_ran_with_other_constants_says_so(fake_sweep, tmp_path,
     assert main([*argv, "--set", "data.source_task=Counting"]) == 0
     assert "complete, skipped\n" in capsys.readouterr().out  # same settings: no note
     assert len(_calls(runs_dir)) == 1
+
+
+def test_status_lists_every_point_from_the_run_dirs_records(fake_sweep, tmp_path, capsys, monkeypatch):
+    """`vtl sweep status`: done, failed (with its log), pending (resumable or not started) and running (a live lock
+    holder), read from the run dirs and the sweep's own records; exit 1 until every point is done."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("FAKE_CRASH", "Jigsaw")
+    assert main(["sweep", str(fake_sweep), "--runs_dir", str(runs), "--count", "2", "--quiet"]) == 1
+    capsys.readouterr()
+    assert main(["sweep", "status", str(runs), "--json_lines"]) == 1
+    points = {p["name"].split("__")[0]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert {k: p["state"] for k, p in points.items()} == {
+        "source_task=Counting": "done", "source_task=Jigsaw": "failed", "source_task=Art_Style": "pending"}
+    assert points["source_task=Jigsaw"]["last_exit"] == 1 and points["source_task=Jigsaw"]["resumable"]
+    assert points["source_task=Art_Style"]["attempts"] == 0 and "not started" in points["source_task=Art_Style"][
+        "detail"]
+    assert [p["index"] for p in points.values()] == [1, 2, 3]
+
+    # A fit at work on that point: another process holds its run dir.
+    held = runs / points["source_task=Art_Style"]["name"]
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from vtl.locks import RunDirLock\n"
+                               "with RunDirLock(sys.argv[1], 'vtl fit'):\n print('held', flush=True); time.sleep(60)",
+                               str(held)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["sweep", "status", str(runs)]) == 1
+        table = capsys.readouterr().out
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "running" in table and "3 points: 1 done, 1 running, 1 failed, 0 pending" in table
+
+    monkeypatch.delenv("FAKE_CRASH")
+    assert main(["sweep", str(fake_sweep), "--runs_dir", str(runs), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "status", str(runs)]) == 0
+    assert "3 points: 3 done" in capsys.readouterr().out
+
+
+def test_status_of_a_dir_without_a_sweep_is_one_line(tmp_path, capsys):
+    assert main(["sweep", "status", str(tmp_path)]) == 2
+    assert "holds no sweep runs" in capsys.readouterr().err

@@ -34,7 +34,7 @@ from typing import Any
 from vtl.errors import EXIT_USER_ERROR, UsageError, VtlError, explain_parse_error, one_line, user_cause
 from vtl.home import shipped_config_paths
 
-Command = typing.Union[str, "dict[str, Command]"]
+Command = typing.Union[str, "dict[str, Command]"]  # in a group, the key "" is the group's own command
 
 # name -> "module:function", or a group: name -> {step -> ...}. Keep the names of DESIGN.md's command table.
 COMMANDS: dict[str, Command] = {
@@ -53,7 +53,10 @@ COMMANDS: dict[str, Command] = {
     },
     "eval": "vtl.transfer.evaluate:evaluate",
     "select": "vtl.analysis.select_cli:select",
-    "sweep": "vtl.transfer.sweep:sweep",
+    "sweep": {
+        "": "vtl.transfer.sweep:sweep",  # `vtl sweep FILE`: the group's own command when no step is named
+        "status": "vtl.transfer.sweep_status:status",
+    },
     "demo": "vtl.transfer.demo:demo",
     "vicl": {
         "pairs": "vtl.vicl.lowlevel.pairs:pairs",
@@ -80,6 +83,7 @@ GROUP_HELP = {
     "vicl": "T2T-VICL steps, and the whole offline chain (`vtl vicl run`)",
     "config": "the configs and sweep files shipped with vtl, and a copy to edit",
     "report": "the transfer explorer (report.html) that vtl analyze writes",
+    "sweep": "Run a W&B sweep file's grid locally (`vtl sweep FILE`); `vtl sweep status DIR` lists its points",
 }
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
@@ -98,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_lightning_cli(argv, debug=debug)
     prog, node, rest = "vtl", COMMANDS, argv
     while isinstance(node, dict):
+        if "" in node and (not rest or rest[0] not in node):  # the group's own command (`vtl sweep FILE`)
+            node = node[""]
+            break
         if not rest or rest[0] in ("-h", "--help"):
             print(group_help(prog, node), file=sys.stdout if rest else sys.stderr)
             return 0 if rest else EXIT_USER_ERROR

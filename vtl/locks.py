@@ -93,6 +93,14 @@ class RunDirLock:
         self.release()
 
 
+def live_holder(directory: str | os.PathLike, name: str = LOCK_FILE) -> dict[str, Any] | None:
+    """The record of the live process holding `directory` (pid, host, what, started), or None when no one does.
+    On another host's lock the holder counts as live: its processes cannot be seen from here."""
+    path = Path(directory) / name
+    holder = read_lock(path)
+    return None if holder is None or _is_stale(holder, path) else holder
+
+
 def read_lock(path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())

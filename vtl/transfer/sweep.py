@@ -43,6 +43,7 @@ LAST_CKPT = Path("checkpoints") / "last.ckpt"
 RUN_LOG = "sweep.log"  # the run's console output, appended across attempts
 RUN_INFO = "sweep_run.json"  # parameters and command of the run's latest attempt
 STATUS_LOG = "sweep_status.jsonl"  # one line per finished attempt, in the sweep's runs dir
+GRID_FILE = "sweep_grid.json"  # the whole grid (every point's name and parameters), for `vtl sweep status`
 RUN_DIR_FLAG = "trainer.default_root_dir"
 _ENVVAR = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")
 _MACROS = ("env", "interpreter", "program", "args", "args_no_hyphens", "args_no_boolean_flags", "args_json")
@@ -405,6 +406,8 @@ def run_sweep(
             say(f"[{run.index}/{n}] {run.name} ({run.state}){_changed_note(run) if run.complete else ''}")
             say("  " + shlex.join(build_command(sweep, run)))
         return result
+    if runs:
+        write_grid(sweep, runs, runs[0].run_dir.parent)
     started = time.monotonic()
     durations: list[float] = []
     for run in runs:
@@ -580,6 +583,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def write_grid(sweep: SweepFile, runs: list[SweepRun], parent: Path) -> None:
+    """Record the grid in the runs dir, so its status can list the points not started yet."""
+    parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(parent / GRID_FILE, {
+        "sweep": str(sweep.path), "name": sweep.name,
+        "runs": [{"index": r.index, "name": r.name, "params": r.params} for r in runs],
+    })
+
+
 def _append_status(run: SweepRun, rc: int, seconds: float) -> None:
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "name": run.name, "exit": rc,
@@ -608,6 +620,8 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
         set: Replace a parameter's values, KEY=V1[,V2...], repeatable: --set data.source_task=Counting,Jigsaw
             --set trainer.max_epochs=1.
         quiet: Send each run's output only to RUN_DIR/sweep.log.
+
+    `vtl sweep status RUNS_DIR` lists every grid point of a sweep's runs dir as pending, running, done or failed.
     """
     overrides = parse_set(set or [])
     sweep_file = restrict(load_sweep(find_sweep_file(file)), overrides)
