@@ -8,7 +8,7 @@ import pytest
 
 from vtl.cli import main
 from vtl.data.planted import planted_world
-from vtl.transfer.demo_planted import COMPARISON_FILE, compare, comparison_lines, diagonal_lines, diagonal_pgf
+from vtl.transfer.demo_planted import COMPARISON_FILE, TABLE_WIDTHS, compare, comparison_lines, diagonal_lines, diagonal_pgf
 
 REDUCED = ["Art_Style", "Multi-view_Reasoning", "Jigsaw", "Visual_Similarity", "Relative_Depth",
            "Relative_Reflectance"]  # two groups of two (tint: AS, MV; cast: JG, VS) and the antagonist pair
@@ -35,15 +35,30 @@ def test_compare_counts_agreement_and_extras():
     assert c["positive_edges"] == {"planted": 2, "recovered": 2, "extra": 1, "significant": 1, "missed": [],
                                    "extra_edges": [["Art_Style", "Relative_Depth"]], "test": None,
                                    "significant_extra": [["Art_Style", "Relative_Depth"]], "precision": 0.5,
-                                   "recall": 0.5}
+                                   "recall": 0.5,
+                                   "planted_edges": [["Art_Style", "Multi-view_Reasoning"],
+                                                     ["Jigsaw", "Visual_Similarity"]]}
     assert c["negative_edges"]["recovered"] == 1 and c["negative_edges"]["extra"] == 0
     assert c["donors"]["agree"] == 2
     assert c["sponges"]["agree"] == 2  # Spatial_Relation is no source here, but a target in the tint group
     assert c["planted_edges_recovered"] == 1.0
-    text = "\n".join(comparison_lines(c))
-    assert "2/2 found, 1 significant; 1 not planted: Art_Style-Relative_Depth" in text
-    assert "planted edges recovered: 100%" in text
-    assert "significant: precision 0.50, recall 0.50; significant but not planted: Art_Style-Relative_Depth" in text
+    lines = comparison_lines(c)
+    assert max(map(len, lines)) <= 80, "\n".join(lines)
+    # Read column by column: each cell wraps inside its column, so joining a column's pieces gives the cell back.
+    starts = [2 + sum(w + 1 for w in TABLE_WIDTHS[:k]) for k in range(len(TABLE_WIDTHS))]
+    header = next(i for i, line in enumerate(lines) if line.startswith("  claim"))
+    assert [lines[header].find(name) for name in ("claim", "planted", "recovered", "agreement")] == starts
+    row = [line for line in lines if not line.startswith("  planted edges")][header + 1:]
+    first = next(i for i, line in enumerate(row) if line[2:].startswith("positive edges"))
+    end = next(i for i in range(first + 1, len(row)) if row[i][2:starts[1]].strip() not in ("",))
+    column = lambda k: " ".join(line[starts[k]:(starts[k + 1] if k + 1 < len(starts) else None)].strip()  # noqa: E731
+                                for line in row[first:end]).split()
+    assert " ".join(column(2)).startswith("2/2 found, 1 significant; 1 not planted: AS-RD")
+    assert "significant but not planted: AS-RD" in " ".join(column(2))
+    assert " ".join(column(3)) == "significant: precision 0.50, recall 0.50"
+    assert " ".join(column(1)) == "AS-MV, JG-VS"
+    assert "  planted edges recovered: 100%" in lines
+    assert "AS=Art_Style" in " ".join(lines) and "RD=Relative_Depth" in " ".join(lines)  # the legend
 
 
 def test_compare_with_nothing_found():

@@ -209,7 +209,7 @@ def compare(full: PlantedWorld, label: dict) -> dict:
     personas = label.get("personas", {})
 
     def pairs(edges) -> list[list[str]]:
-        return [sorted(p) for p in edges]
+        return sorted(sorted(p) for p in edges)  # a stable order: sets of pairs iterate in hash order
 
     def significant(found: dict, planted: set) -> int:
         return sum(1 for p in planted if p in found and found[p].get("significant"))
@@ -220,7 +220,8 @@ def compare(full: PlantedWorld, label: dict) -> dict:
                 "significant_extra": pairs(flagged - planted), "test": label.get("test"),
                 "precision": len(flagged & planted) / len(flagged) if flagged else None,
                 "recall": len(flagged & planted) / len(planted) if planted else None,
-                "missed": pairs(planted - set(found)), "extra_edges": pairs(set(found) - planted)}
+                "missed": pairs(planted - set(found)), "extra_edges": pairs(set(found) - planted),
+                "planted_edges": pairs(planted)}
 
     out = {
         "largest_positive_clique": {
@@ -241,35 +242,60 @@ def compare(full: PlantedWorld, label: dict) -> dict:
     return out
 
 
+# The planted-vs-recovered table: claim | planted | recovered | score, each cell wrapped in its column (80 columns).
+TABLE_WIDTHS = (17, 22, 23, 13)
+
+
+def table_rows(*rows: tuple[str, str, str, str]) -> list[str]:
+    """Fixed-width rows (two-space indent, one space between columns); a long cell wraps within its column."""
+    lines = []
+    for row in rows:
+        cells = [textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+                 for text, width in zip(row, TABLE_WIDTHS, strict=True)]
+        for k in range(max(map(len, cells))):
+            parts = [(cell[k] if k < len(cell) else "").ljust(width) for cell, width in zip(cells, TABLE_WIDTHS)]
+            lines.append(("  " + " ".join(parts)).rstrip())
+    return lines
+
+
 def comparison_lines(c: dict) -> list[str]:
+    """The comparison as a table that reads in an 80-column terminal, columns aligned and long lists wrapped."""
+    from vtl.tasks import abbrev
+
     clique = c["largest_positive_clique"]
-    pos, neg = c["positive_edges"], c["negative_edges"]
-    planted_clique, found_clique = ", ".join(clique["planted"]) or "-", ", ".join(clique["recovered"]) or "-"
-    lines = [  # long task lists on lines of their own, so the columns never run together
-        f"  {'largest positive clique':26}{clique['agree']}/{len(clique['planted'])} agree"
-        f"{', exact' if clique['matches'] else ''}",
-        f"  {'':4}{'planted':22}{planted_clique}",
-        f"  {'':4}{'recovered':22}{found_clique}",
-        f"  {'':26}{'planted':<52}recovered",
-    ]
-    for name, e in (("positive edges", pos), ("negative edges", neg)):
-        extra = f"; {e['extra']} not planted: " + ", ".join("-".join(p) for p in e["extra_edges"]) if e["extra"] else ""
-        missed = "; missed: " + ", ".join("-".join(p) for p in e["missed"]) if e["missed"] else ""
-        lines.append(f"  {name:26}{e['planted']:<52}{e['recovered']}/{e['planted']} found, {e['significant']} "
-                     f"significant{missed}{extra}")
+    named: set[str] = set()
+
+    def short(tasks) -> list[str]:  # BLINK's abbreviations keep the columns narrow; the legend below names them
+        named.update(tasks)
+        return [abbrev(t) for t in tasks]
+
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    joined = lambda pairs: ", ".join("-".join(short(p)) for p in pairs)  # noqa: E731
+    rows = [("claim", "planted", "recovered", "agreement"),
+            ("largest positive clique", ", ".join(short(clique["planted"])) or "-",
+             ", ".join(short(clique["recovered"])) or "-",
+             f"{clique['agree']}/{len(clique['planted'])} agree" + (", exact" if clique["matches"] else ""))]
+    for name, key in (("positive edges", "positive_edges"), ("negative edges", "negative_edges")):
+        e = c[key]
+        found = f"{e['recovered']}/{e['planted']} found, {e['significant']} significant"
+        if e["missed"]:
+            found += f"; missed: {joined(e['missed'])}"
+        if e["extra"]:
+            found += f"; {e['extra']} not planted: {joined(e['extra_edges'])}"
+        score = ""
         if e.get("precision") is not None or e.get("recall") is not None:
-            fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-            wrong = ", ".join("-".join(p) for p in e.get("significant_extra", [])) or "none"
-            lines.append(f"  {'':26}significant: precision {fmt(e['precision'])}, recall {fmt(e['recall'])}; "
-                         f"significant but not planted: {wrong}")
+            score = f"significant: precision {fmt(e['precision'])}, recall {fmt(e['recall'])}"
+            found += f"; significant but not planted: {joined(e.get('significant_extra', [])) or 'none'}"
+        rows.append((name, joined(e.get("planted_edges", [])) or str(e["planted"]), found, score))
     for name, key in (("donors (top Δ+)", "donors"), ("sponges (top Θ+)", "sponges")):
         found = c[key]["recovered"]
-        lines.append(f"  {name:26}{'members of a planted group':<52}{', '.join(found) or '-'}  "
-                     f"({c[key]['agree']}/{len(found)} in a planted group)")
-    share = c["planted_edges_recovered"]
-    if share is not None:
-        lines.append(f"  planted edges recovered: {share:.0%}")
-    return lines
+        rows.append((name, "members of a planted group", ", ".join(short(found)) or "-",
+                     f"{c[key]['agree']}/{len(found)} in a group"))
+    lines = table_rows(*rows)
+    if c["planted_edges_recovered"] is not None:
+        lines.append(f"  planted edges recovered: {c['planted_edges_recovered']:.0%}")
+    legend = ", ".join(f"{abbrev(t)}={t}" for t in sorted(named, key=abbrev))
+    return lines + textwrap.wrap(legend, 78, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
 
 
 # ---------------------------------------------------------------------------------------------------- diagonal
