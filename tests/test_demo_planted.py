@@ -8,7 +8,14 @@ import pytest
 
 from vtl.cli import main
 from vtl.data.planted import planted_world
-from vtl.transfer.demo_planted import COMPARISON_FILE, TABLE_WIDTHS, compare, comparison_lines, diagonal_lines, diagonal_pgf
+from vtl.transfer.demo_planted import (
+    COMPARISON_FILE,
+    TABLE_WIDTHS,
+    compare,
+    comparison_lines,
+    diagonal_lines,
+    diagonal_pgf,
+)
 
 REDUCED = ["Art_Style", "Multi-view_Reasoning", "Jigsaw", "Visual_Similarity", "Relative_Depth",
            "Relative_Reflectance"]  # two groups of two (tint: AS, MV; cast: JG, VS) and the antagonist pair

@@ -42,7 +42,7 @@ def test_every_backend_field_has_a_description(capsys):
                        *(("--judge.help", j) for j in ("GeminiJudge", "QwenJudge", "OpenAIJudge"))]:
         code, text = run(capsys, "vicl", "infer", flag, name)
         lines = text.splitlines()
-        bare = [line.split()[0] for line, nxt in zip(lines, lines[1:])
+        bare = [line.split()[0] for line, nxt in zip(lines, lines[1:], strict=False)
                 if line.startswith("  --") and len(line.split()) <= 2 and nxt.strip().startswith("(type:")]
         assert code == 0 and not bare, f"{name}: no description for {bare}"
 

@@ -253,7 +253,8 @@ def table_rows(*rows: tuple[str, str, str, str]) -> list[str]:
         cells = [textwrap.wrap(text, width, break_on_hyphens=False) or [""]
                  for text, width in zip(row, TABLE_WIDTHS, strict=True)]
         for k in range(max(map(len, cells))):
-            parts = [(cell[k] if k < len(cell) else "").ljust(width) for cell, width in zip(cells, TABLE_WIDTHS)]
+            parts = [(cell[k] if k < len(cell) else "").ljust(width)
+                     for cell, width in zip(cells, TABLE_WIDTHS, strict=True)]
             lines.append(("  " + " ".join(parts)).rstrip())
     return lines
 

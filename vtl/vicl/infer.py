@@ -45,6 +45,7 @@ from PIL import Image
 
 from vtl.locks import RunDirLock
 from vtl.records import JsonlAppender, done_keys, guard_run_settings, numbered_records
+
 # Every backend imported, so `--generator` lists them all and takes a bare class name (`ClassicalGenerator`).
 from vtl.vicl.generation import classical, diffusers_editors, gemini, openai_images, seedream  # noqa: F401
 from vtl.vicl.generation.base import Generator
