@@ -129,6 +129,8 @@ def run_parallel(sweep: sw.SweepFile, runs: list[sw.SweepRun], *, jobs: int, qui
     """The sweep runner on `jobs` interleaved shares of the grid at once (each fit is its own process, so the
     shares run side by side); one-thread fits when more than one runs, so they do not fight over the cores."""
     jobs = max(1, min(jobs, len(runs)))
+    if runs:  # the whole grid, once, before the shares start (for `vtl sweep status`)
+        sw.write_grid(sweep, runs, runs[0].run_dir.parent)
     if jobs == 1:
         return sw.run_sweep(sweep, runs, quiet=quiet, on_done=report_run)
     pending = sum(not r.complete for r in runs)

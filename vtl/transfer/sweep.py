@@ -406,8 +406,6 @@ def run_sweep(
             say(f"[{run.index}/{n}] {run.name} ({run.state}){_changed_note(run) if run.complete else ''}")
             say("  " + shlex.join(build_command(sweep, run)))
         return result
-    if runs:
-        write_grid(sweep, runs, runs[0].run_dir.parent)
     started = time.monotonic()
     durations: list[float] = []
     for run in runs:
@@ -634,6 +632,8 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
     lock = contextlib.nullcontext() if dry_run else RunDirLock(parent, f"vtl sweep {sweep_file.name}")
     try:
         with lock:
+            if not dry_run:
+                write_grid(sweep_file, runs, parent)
             result = run_sweep(sweep_file, runs, count=count, dry_run=dry_run, quiet=quiet)
     except SweepInterrupted as e:
         print(f"\nvtl sweep: {e} received, the running fit stopped; rerun the same command to resume",
