@@ -71,6 +71,11 @@ def main() -> int:
             if "precision" in e:
                 print(f"significant {name[:3]}    precision {fmt(e['precision'])}, recall {fmt(e['recall'])} "
                       f"({e.get('test') or 'test not recorded'})")
+        for cue, g in (recovered.get("groups") or {}).items():
+            print(f"group {cue:<12} {'exact' if g['exact'] else 'differs'} as a significant clique "
+                  f"({g['agree']}/{len(g['planted'])}, {len(g['extra'])} extra)")
+        for target, result in (recovered.get("selection") or {}).items():
+            print(f"selection          {target}: pgf beats random on {result['wins']}/{result['seeds']} seed(s)")
         diagonal = recovered.get("diagonal_pgf") or {}
         if diagonal:
             print(f"diagonal PGF       min {fmt(diagonal.get('min'))}, median {fmt(diagonal.get('median'))}; below "

@@ -106,3 +106,35 @@ def test_training_needs_answers_and_hidden_answers_are_dropped(tiny):
     assert "labels" not in ChatCollator(processor, train=False)([hidden])
     with pytest.raises(ValueError, match="padding_side"):
         ChatCollator(processor, padding_side="middle")
+
+
+def test_templated_prompts_are_rendered_once_and_batches_unchanged(tiny):
+    """The collator keeps each rendered prompt: a batch collated again (as every epoch does) is the same tensors,
+    and the chat template is not rendered again."""
+    _, processor = tiny
+    collator = ChatCollator(processor, train=True)
+    first = collator(_examples())
+    assert len(collator._prompts) == 3
+    again = collator(_examples())
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert [collator.prompt(ex) for ex in _examples()] == [prompt_text(processor, ex) for ex in _examples()]
+
+
+def test_loss_from_the_kept_logits_equals_the_loss_over_every_position(tiny):
+    """assistant_loss asks the model for logits only where a row predicts an answer token; the loss is that of the
+    full logits."""
+    import torch.nn.functional as F
+
+    from vtl.models.training import assistant_loss
+
+    model, processor = tiny
+    batch = dict(ChatCollator(processor, train=True)(_examples()))
+    with torch.no_grad():
+        kept = assistant_loss(model, batch)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = model(**inputs, use_cache=False).logits[:, :-1]
+        targets = batch["labels"][:, 1:]
+        mask = targets != -100
+        full = F.cross_entropy(logits[mask].float(), targets[mask])
+    torch.testing.assert_close(kept, full, rtol=1e-6, atol=1e-6)

@@ -1,7 +1,7 @@
 """The planted-transfer world: 13 BLINK-shaped tasks whose transfer structure is known before any model is trained.
 
-Every image shows one scene built from independent visual cues (colour cast, brightness, stripe direction, a white
-square, a black edge bar, a central disc, white dots, a noisy patch). Each task's answer is one cue read off the
+Every image shows one scene built from independent visual cues (colour cast, brightness, a white square, a black
+edge bar, a central disc, dots, an edited patch, a line). Each task's answer is one cue read off the
 pixels, and its question says which. Tasks that read the same cue with the same letter for each value form a
 *group* (fine-tuning on one teaches the others: positive transfer); the *antagonist* pair reads one cue with the
 letters swapped (negative transfer); the remaining tasks each read a cue nobody else reads (no transfer).
@@ -48,6 +48,8 @@ _TINT = {"warm": (180, 120, 60), "cool": (60, 120, 180)}
 _CAST = {"green": (-30, 60, -30), "magenta": (30, -60, 30)}
 _LIGHT = {"bright": 1.15, "medium": 0.8, "dark": 0.45}  # scales the whole image
 _DISC = {"red": (230, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 235), "yellow": (240, 220, 20)}
+_LINE = (150, 0, 200)  # the neutral cue: a purple line, thick enough to read at 28 px
+_DOT = (0, 230, 230)  # cyan: no other object or background is near it
 _QUADRANT = {"top-left": (0, 0), "top-right": (1, 0), "bottom-left": (0, 1), "bottom-right": (1, 1)}
 
 
@@ -171,40 +173,46 @@ def planted_world(eval_fraction: float, split_seed: int) -> PlantedWorld:
 
 
 def render_scene(rng: np.random.Generator, size: int, cues: dict[str, str]) -> Image.Image:
-    """One image showing every cue at its value; layout details (positions, jitter) come from `rng`."""
+    """One image showing every cue at its value; layout details (positions, jitter) come from `rng`.
+
+    Drawn to survive the tiny model's one-token view of an image (28 px, four 14 px patches): the scene-wide cues
+    (tint, cast, light) colour the background only, so the objects keep their colours; the edited patch is a fixed
+    checkered texture rather than random noise (which averages away and embeds in a random direction); the dots are
+    large, outlined and drawn last, where nothing covers them."""
     s = size
     yy, xx = np.mgrid[0:s, 0:s].astype(float)
     base = np.asarray(_TINT[cues["tint"]], dtype=float) + _CAST[cues["cast"]] + rng.normal(0, 6, 3)
     shade = 10.0 * np.cos(rng.uniform(0, 2 * np.pi) + 2 * np.pi * (xx + yy) / (2 * s))  # a soft diagonal gradient
-    a = base[None, None, :] + shade[..., None]
+    a = (base[None, None, :] + shade[..., None]) * _LIGHT[cues["light"]]
     qx, qy = _QUADRANT[cues["noise"]]
     h = s // 2
-    a[qy * h: (qy + 1) * h, qx * h: (qx + 1) * h] += rng.normal(0, 55, (h, h, 3))
+    cell = max(2, s // 16)
+    checker = np.where(((yy[:h, :h] // cell) + (xx[:h, :h] // cell)) % 2 == 0, 70.0, -70.0)
+    a[qy * h: (qy + 1) * h, qx * h: (qx + 1) * h] += checker[..., None] + rng.normal(0, 8, (h, h, 3))
     img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(img)
     bar = max(3, s // 12)
     edge = {"top": (0, 0, s, bar), "bottom": (0, s - bar, s, s), "left": (0, 0, bar, s), "right": (s - bar, 0, s, s)}
     draw.rectangle(edge[cues["bar"]], fill=(0, 0, 0))
     lx = (int(cues["line"]) - 0.5) * s / 4 + rng.uniform(-1, 1) * s / 32
-    draw.line((lx, 0, lx, s), fill=(90, 90, 90), width=max(1, s // 32))
+    draw.line((lx, 0, lx, s), fill=_LINE, width=max(1, s // 16))
+    # each quarter holds the square (towards the centre) and a dot's place (its outer corner) apart from each other
+    # and from the disc: at 28 px a dot or the square is a few pixels, and one covering the other loses a cue
+    jitter = s / 64
+    place = {0: 0.32 * s, 1: 0.68 * s}  # the square's centre along each axis, by quarter
     qx, qy = _QUADRANT[cues["square"]]
-    side = s // 6
-    cx = (qx + 0.5) * h + rng.uniform(-1, 1) * s / 16
-    cy = (qy + 0.5) * h + rng.uniform(-1, 1) * s / 16
-    draw.rectangle((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), fill=(255, 255, 255))
-    r = s / 9
-    c = s / 2 + rng.uniform(-1, 1, 2) * s / 24
+    half = s / 12
+    cx, cy = place[qx] + rng.uniform(-1, 1) * jitter, place[qy] + rng.uniform(-1, 1) * jitter
+    draw.rectangle((cx - half, cy - half, cx + half, cy + half), fill=(255, 255, 255))
+    r = s / 8
+    c = s / 2 + rng.uniform(-1, 1, 2) * jitter
     draw.ellipse((c[0] - r, c[1] - r, c[0] + r, c[1] + r), fill=_DISC[cues["disc"]])
-    # dots on a ring around the disc, away from the square's corner area
-    n_dots = int(cues["dots"])
-    start = rng.uniform(0, 2 * np.pi)
-    dot = max(1.5, s / 28)
-    for k in range(n_dots):
-        ang = start + k * np.pi / 2
-        px, py = s / 2 + np.cos(ang) * s * 0.27, s / 2 + np.sin(ang) * s * 0.27
-        draw.ellipse((px - dot, py - dot, px + dot, py + dot), fill=(255, 255, 255))
-    out = np.asarray(img, dtype=float) * _LIGHT[cues["light"]]
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    dot = s / 7
+    corner = {0: 0.13 * s, 1: 0.87 * s}
+    for k in sorted(rng.permutation(4)[: int(cues["dots"])]):  # `dots` of the four corners, one dot in each
+        px, py = corner[k % 2] + rng.uniform(-1, 1) * jitter, corner[k // 2] + rng.uniform(-1, 1) * jitter
+        draw.ellipse((px - dot, py - dot, px + dot, py + dot), fill=_DOT, outline=(0, 0, 0), width=max(1, s // 48))
+    return img
 
 
 # ---------------------------------------------------------------- rows
@@ -282,16 +290,24 @@ def write_planted_suite(out_dir, n_per_task: int = 96, seed: int = 0, image_size
 
 
 # Size of the embedded planted suite (`vtl://planted`); the demo's configs split it with the same fraction and seed.
-PLANTED_N_PER_TASK = 96  # 48 eval rows: every answer class and nuisance value divides evenly for 2, 3 and 4 choices
+# 48 eval and 240 train rows per task: every answer class and nuisance value divides evenly for 2, 3 and 4 choices.
+# The fits need the 240: with 48 (or 192) the tiny model fits its training rows and counts dots at 0.25-0.8 on eval.
+PLANTED_N_PER_TASK = 288
 PLANTED_IMAGE_SIZE = 64
 PLANTED_SEED = 0
-PLANTED_EVAL_FRACTION = 0.5
+PLANTED_EVAL_FRACTION = 1 / 6  # configs write 0.1667: the split keeps round(fraction * 288) = 48 rows either way
 PLANTED_SPLIT_SEED = 0
+PLANTED_RENDER = 2  # the renderer's version: a changed drawing builds a new suite rather than reusing the old one
+
+
+def train_rows_per_task() -> int:
+    """Training rows of each task of `vtl://planted` (the part vtl.data.split leaves for training)."""
+    return PLANTED_N_PER_TASK - round(PLANTED_EVAL_FRACTION * PLANTED_N_PER_TASK)
 
 
 def planted_suite_dir() -> Path:
     """The embedded planted suite (`vtl://planted`), built once under $VTL_HOME."""
-    name = f"planted-n{PLANTED_N_PER_TASK}-px{PLANTED_IMAGE_SIZE}-s{PLANTED_SEED}"
+    name = f"planted-n{PLANTED_N_PER_TASK}-px{PLANTED_IMAGE_SIZE}-s{PLANTED_SEED}-r{PLANTED_RENDER}"
     return build_once(vtl_home() / name, lambda d: write_planted_suite(
         d, PLANTED_N_PER_TASK, PLANTED_SEED, PLANTED_IMAGE_SIZE, PLANTED_EVAL_FRACTION, PLANTED_SPLIT_SEED))
 
@@ -299,6 +315,8 @@ def planted_suite_dir() -> Path:
 # ---------------------------------------------------------------- the neutral task
 
 NEUTRAL_CUE = "line"
+# The question still says "thin grey line" and Counting's "white dots" (the line is now purple, the dots cyan):
+# the wording is part of what the measured fits saw, so a change waits for a re-measurement.
 NEUTRAL_QUESTION = "Where is the thin grey line?"
 NEUTRAL_CHOICES = ("far left", "left of centre", "right of centre", "far right")
 

@@ -94,11 +94,23 @@ class ChatCollator:
         self.markers = chat_markers(processor)
         self.header_ids = processor.tokenizer.encode(self.markers.assistant_header, add_special_tokens=False)
         self.end_id = self.markers.end_of_turn_id
+        # templated prompt by (prompt, images, videos): a fit renders the same few hundred prompts every epoch, and
+        # the chat template (jinja) costs as much as the tokenizer
+        self._prompts: dict[tuple[str, int, int], str] = {}
+
+    def prompt(self, ex: ChatExample) -> str:
+        key = (ex.prompt, len(ex.images), len(ex.videos))
+        text = self._prompts.get(key)
+        if text is None:
+            text = prompt_text(self.processor, ex)
+            if len(self._prompts) < 100_000:  # a bound on memory for very large training sets
+                self._prompts[key] = text
+        return text
 
     def texts(self, examples: Sequence[ChatExample]) -> list[str]:
         texts = []
         for i, ex in enumerate(examples):
-            text = prompt_text(self.processor, ex)
+            text = self.prompt(ex)
             if self.train:
                 if ex.answer is None:
                     raise ValueError(

@@ -413,10 +413,16 @@ def tiny_model_dir(family: str = "qwen2.5-vl") -> Path:
 
 
 # The neutral warm-up of the demo's model: optimizer steps of full fine-tuning (language model) on the planted
-# world's neutral task. Enough to learn the answer format and overwrite what the random weights happen to read.
-NEUTRAL_STEPS = 120
+# world's neutral task. Enough to learn the answer format and to read the neutral cue well above chance (about 0.7),
+# which builds the path from an image token to the answer that every LoRA fit on a planted task then reuses; far
+# more steps make the model so sure of the neutral letters that the fits start from a high loss.
+NEUTRAL_STEPS = 300
 NEUTRAL_LR = 1e-3
 NEUTRAL_BATCH = 8
+# Its processor sees an image as one token (28 px: 2x2 patches merged into one). The language model reads a token's
+# content, not where the token sits (rotary positions shape attention, never values), so a cue's place in the image
+# is readable only inside one token: with the default four tokens no LoRA fit learned "which quarter" in 40-160 steps.
+NEUTRAL_PIXELS = 28 * 28
 
 
 def write_neutral_tiny_model(out_dir, steps: int = NEUTRAL_STEPS, seed: int = 0) -> Path:
@@ -443,6 +449,7 @@ def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
 
     from vtl.data.planted import PLANTED_IMAGE_SIZE, neutral_samples
     from vtl.models.chat import ChatCollator, blink_example
+    from vtl.models.families import FAMILIES
     from vtl.models.training import assistant_loss
 
     torch.manual_seed(seed)
@@ -450,6 +457,7 @@ def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
     # sync (all no-ops here), and loading it directly keeps tiny below vtl.models.loading, which resolves vtl:// names.
     source = tiny_model_dir()
     processor = AutoProcessor.from_pretrained(source)
+    FAMILIES["qwen2.5-vl"].set_pixel_budget(processor, NEUTRAL_PIXELS, NEUTRAL_PIXELS)
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
     for name, param in model.named_parameters():
         param.requires_grad_(".visual." not in f".{name}")
@@ -471,4 +479,5 @@ def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
 
 def neutral_tiny_model_dir() -> Path:
     """`vtl://tiny-qwen2.5-vl-neutral`: the tiny model after the neutral warm-up, built once under $VTL_HOME."""
-    return build_once(vtl_home() / f"tiny-qwen2.5-vl-neutral-{NEUTRAL_STEPS}", write_neutral_tiny_model)
+    name = f"tiny-qwen2.5-vl-neutral-{NEUTRAL_STEPS}-px{NEUTRAL_PIXELS}"
+    return build_once(vtl_home() / name, write_neutral_tiny_model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import random
@@ -44,16 +45,28 @@ def total_training_steps(trainer) -> int:
 
 
 def assistant_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Token-mean cross-entropy over the assistant span only (labels are -100 elsewhere), computed in fp32."""
+    """Token-mean cross-entropy over the assistant span only (labels are -100 elsewhere), computed in fp32.
+
+    Logits are made only at the positions where some row predicts an assistant token (`logits_to_keep`): over the
+    whole prompt, the vocabulary projection is the largest matmul of a small model's step."""
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs, use_cache=False).logits  # [b, s, vocab]
-    targets = labels[:, 1:]
+    targets = labels[:, 1:]  # position t predicts token t + 1
     mask = targets != -100
     if not mask.any():
         raise ValueError("a batch has no assistant tokens to learn (every label is masked)")
-    picked = logits[:, :-1][mask].float()  # [n_target_tokens, vocab]: only positions that predict the answer
-    return F.cross_entropy(picked, targets[mask])
+    if _takes_logits_to_keep(model):
+        keep = mask.any(dim=0).nonzero().squeeze(1)
+        logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits  # [b, len(keep), vocab]
+        targets, mask = targets[:, keep], mask[:, keep]
+    else:
+        logits = model(**inputs, use_cache=False).logits[:, :-1]  # [b, s - 1, vocab]
+    return F.cross_entropy(logits[mask].float(), targets[mask])
+
+
+def _takes_logits_to_keep(model: torch.nn.Module) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:

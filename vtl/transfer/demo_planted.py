@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from vtl.analysis.explorer import REPORT_FILE, add_section
-from vtl.data.planted import PLANTED_FILE, PlantedWorld
+from vtl.data.planted import PLANTED_FILE, PlantedWorld, train_rows_per_task
 from vtl.errors import VtlError
 from vtl.transfer import sweep as sw
 from vtl.transfer.demo_runs import (
@@ -32,8 +32,20 @@ from vtl.transfer.demo_runs import (
     report_run,
     run_grid,
 )
+from vtl.transfer.demo_selection import (
+    SELECTION_DIR,
+    SELECTION_TARGETS,
+    selection_lines,
+    selection_results,
+    selection_sweep,
+    selection_targets,
+    write_mixtures,
+)
 
 COMPARISON_FILE = "planted_vs_recovered.json"
+# Each mixture half the rows fine-tuning on one task has (120): fits of half the steps keep the demo near its
+# budget, and a cue shared with the donors is learned from far fewer rows than that.
+SELECTION_BUDGET = train_rows_per_task() // 2
 NOTE = (
     "Note: a tiny model on a synthetic world built to contain this structure; finding it shows the method and the "
     "code work, not how Qwen2.5-VL transfers. Run sweeps/transfer_grid.yaml for the real study."
@@ -56,14 +68,14 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
           f"{sweep.size} fine-tuning runs of the tiny model, then the transfer analysis")
     if len(tasks) < 13:
         print(f"  a subset of the 13 sources ({', '.join(tasks)}): what is planted among them can be recovered")
-    print(f"[1/4] planted world and warmed-up tiny model {elapsed(started)}")
+    print(f"[1/5] planted world and warmed-up tiny model {elapsed(started)}")
     suite = _build_planted()
     world = PlantedWorld.load(suite)
     print_planted(world, suite / PLANTED_FILE)
     if len(tasks) < len(world.rules):
         print_planted(world.restricted(tasks), None)
 
-    print(f"[2/4] transfer grid: {sw.find_sweep_file(PLANTED_SWEEP)} -> {root}/<run>, {jobs} at a time "
+    print(f"[2/5] transfer grid: {sw.find_sweep_file(PLANTED_SWEEP)} -> {root}/<run>, {jobs} at a time "
           f"{elapsed(started)}")
     runs = sw.expand_grid(sweep, root)
     complete, result = run_grid(lambda: run_parallel(sweep, runs, jobs=jobs, quiet=not verbose), runs)
@@ -71,21 +83,24 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
         return complete
 
     analysis = root / "analysis"
-    print(f"[3/4] transfer analysis of {len(complete)} run(s), the {PLANTED_TEST} seeds x questions test at alpha "
+    print(f"[3/5] transfer analysis of {len(complete)} run(s), the {PLANTED_TEST} seeds x questions test at alpha "
           f"{1 - PLANTED_CONFIDENCE:.2g} -> "
           f"{analysis} {elapsed(started)}")
     summary = analyze_runs(complete, analysis, PLANTED_CONFIDENCE, PLANTED_TEST)
     if summary is None:
         return 1
     label = next(iter(summary.values()))  # the runs share one model: one label
-    print(f"\n[4/4] planted vs recovered {elapsed(started)}")
+    selection = run_selection(world, label, sweep, root, jobs=jobs, verbose=verbose, started=started)
+    print(f"\n[5/5] planted vs recovered {elapsed(started)}")
     comparison = compare(world, label)
     for line in comparison_lines(comparison):
         print(line)
     diagonal = diagonal_pgf(label)
     for line in diagonal_lines(diagonal):
         print(line)
-    planted = {**comparison, "diagonal_pgf": diagonal}
+    for line in selection_lines(selection, SELECTION_BUDGET):
+        print(line)
+    planted = {**comparison, "diagonal_pgf": diagonal, "selection": selection}
     (analysis / COMPARISON_FILE).write_text(json.dumps(planted, indent=1) + "\n")
     page = add_section(analysis / REPORT_FILE, "planted", planted)
     print()
@@ -93,6 +108,28 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     print(f"explorer: {page.resolve().as_uri()}  (open it in a browser, or: vtl report open {analysis})")
     print(f" summary: {analysis / 'summary.json'}  (planted vs recovered: {analysis / COMPARISON_FILE})")
     return finish(started, result, NOTE)
+
+
+def run_selection(world: PlantedWorld, label: dict, grid: sw.SweepFile, root: Path, *, jobs: int, verbose: bool,
+                  started: float) -> dict:
+    """[4/5]: the pgf and random mixtures of each selection target fine-tuned with the grid's seeds (OUT/selection);
+    {} when no selection target has its planted donors among the sources run."""
+    targets = selection_targets(world, label.get("sources", []))
+    out = root / SELECTION_DIR
+    if not targets:
+        print(f"[4/5] PGF-guided selection: skipped (it needs the donors of {' or '.join(SELECTION_TARGETS)} among "
+              f"the sources) {elapsed(started)}")
+        return {}
+    mixtures = write_mixtures(label, targets, out, SELECTION_BUDGET)
+    if not mixtures:
+        return {}
+    targets = list(mixtures)
+    sweep = selection_sweep(grid, mixtures, targets)
+    runs = sw.expand_grid(sweep, out)
+    print(f"[4/5] PGF-guided selection for {', '.join(targets)}: `vtl select` mixtures -> {out / 'mixtures'}, "
+          f"{len(runs)} fits {elapsed(started)}")
+    run_parallel(sweep, runs, jobs=jobs, quiet=not verbose)
+    return selection_results([r for r in runs if r.complete], mixtures)
 
 
 def _build_planted() -> Path:
@@ -226,6 +263,7 @@ def compare(full: PlantedWorld, label: dict) -> dict:
                 "planted_edges": pairs(planted)}
 
     out = {
+        "groups": significant_groups(world, positive),
         "largest_positive_clique": {
             "planted": largest, "recovered": clique, "matches": sorted(set(clique)) == sorted(largest),
             "agree": len(set(clique) & set(largest)),
@@ -241,6 +279,22 @@ def compare(full: PlantedWorld, label: dict) -> dict:
     n_planted = len(planted_pos) + len(planted_neg)
     n_found = out["positive_edges"]["recovered"] + out["negative_edges"]["recovered"]
     out["planted_edges_recovered"] = n_found / n_planted if n_planted else None
+    return out
+
+
+def significant_groups(world: PlantedWorld, positive: dict) -> dict:
+    """cue -> the planted group and the maximal clique of significant positive edges that covers most of it (fewest
+    extra tasks on a tie); `exact` when that clique is the group, no task more or less."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_edges_from(tuple(p) for p, e in positive.items() if e.get("significant"))
+    cliques = [set(c) for c in nx.find_cliques(graph)]
+    out = {}
+    for cue, group in world.groups.items():
+        best = max(cliques, key=lambda c: (len(c & set(group)), -len(c - set(group))), default=set())
+        out[cue] = {"planted": list(group), "recovered": sorted(best), "exact": best == set(group),
+                    "agree": len(best & set(group)), "extra": sorted(best - set(group))}
     return out
 
 
@@ -278,6 +332,10 @@ def comparison_lines(c: dict) -> list[str]:
             ("largest positive clique", ", ".join(short(clique["planted"])) or "-",
              ", ".join(short(clique["recovered"])) or "-",
              f"{clique['agree']}/{len(clique['planted'])} agree" + (", exact" if clique["matches"] else ""))]
+    for cue, g in c.get("groups", {}).items():
+        score = "exact" if g["exact"] else f"{g['agree']}/{len(g['planted'])} agree, {len(g['extra'])} extra"
+        rows.append((f"group {cue!r} (significant clique)", ", ".join(short(g["planted"])),
+                     ", ".join(short(g["recovered"])) or "-", score))
     for name, key in (("positive edges", "positive_edges"), ("negative edges", "negative_edges")):
         e = c[key]
         found = f"{e['recovered']}/{e['planted']} found, {e['significant']} significant"
