@@ -108,3 +108,15 @@ def test_shipped_config_paths_are_found_from_any_directory(tmp_path, monkeypatch
     (tmp_path / "configs" / "transfer").mkdir(parents=True)
     (tmp_path / "configs" / "transfer" / "tiny.yaml").write_text("{}")  # a file here wins
     assert shipped_config_paths(["--config", "configs/transfer/tiny.yaml"])[1] == "configs/transfer/tiny.yaml"
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`vtl sweep FILE --dry-run | head -1` on the 156-run grid (64 KB printed, more than one buffer): the reader
+    closes the pipe early; no traceback, the SIGPIPE status."""
+    proc = subprocess.Popen([sys.executable, "-m", "vtl.cli", "sweep", "sweeps/transfer_grid.yaml", "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
