@@ -2,7 +2,8 @@
 
 By default it builds the planted-transfer world (`vtl://planted`, vtl.data.planted) and the tiny Qwen2.5-VL after its
 neutral warm-up, runs `sweeps/demo_planted.yaml` (13 sources x 3 seeds, two fits at a time) through the `vtl sweep`
-runner, runs `vtl analyze`, and prints the planted structure next to what the analysis recovered. `--quick` runs the
+runner, runs `vtl analyze`, fine-tunes on the mixtures `vtl select` builds for two planted targets and on random
+mixtures of the same size, and prints the planted structure next to what was recovered. `--quick` runs the
 pipeline check instead: the random tiny model on the synthetic suite, `sweeps/demo_tiny.yaml`, one seed. Rerunning
 resumes: finished fits are skipped. Neither says anything about how Qwen2.5-VL transfers.
 """
@@ -27,7 +28,8 @@ DISCLAIMER = (
 def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: PositiveInt | None = None,
          set: list[str] | None = None, verbose: bool = False, quick: bool = False,  # noqa: A002 (users know --set)
          jobs: PositiveInt = 2) -> int:
-    """The transfer study on a planted-transfer world, then the analysis and planted vs recovered structure.
+    """The transfer study on a planted-transfer world, the analysis, PGF-guided selection against random mixtures,
+    and planted vs recovered structure.
 
     Args:
         out: Run dirs go to OUT/<run>, the analysis to OUT/analysis.
