@@ -84,3 +84,18 @@ def test_the_verdict_compares_the_last_epoch_of_the_target_seed_by_seed(tmp_path
     text = "\n".join(lines)
     assert "seed 0: pgf 0.980, random 0.500  pgf wins" in text and "seed 1: pgf 0.600, random 0.700  random wins" \
         in text and "selection beats random on 1/2 seed(s)" in text
+
+
+def test_an_interrupted_selection_stops_the_demo_with_the_signal_status(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during the selection fits: no traceback, exit status 130, and the rerun resumes (the runner's job)."""
+    from vtl.transfer import demo_planted
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_planted, "run_parallel", interrupted)
+    grid = demo_sweep(None, None, [], PLANTED_SWEEP)
+    status = demo_planted.run_selection(planted_world(1 / 6, 0), _label(), grid, tmp_path, jobs=2, verbose=False,
+                                        started=0.0)
+    assert status == 130
+    assert "run `vtl demo` again to resume" in capsys.readouterr().err

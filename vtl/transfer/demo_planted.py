@@ -91,6 +91,8 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
         return 1
     label = next(iter(summary.values()))  # the runs share one model: one label
     selection = run_selection(world, label, sweep, root, jobs=jobs, verbose=verbose, started=started)
+    if isinstance(selection, int):  # interrupted: finished fits are kept, a rerun resumes
+        return selection
     print(f"\n[5/5] planted vs recovered {elapsed(started)}")
     comparison = compare(world, label)
     for line in comparison_lines(comparison):
@@ -111,9 +113,9 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
 
 
 def run_selection(world: PlantedWorld, label: dict, grid: sw.SweepFile, root: Path, *, jobs: int, verbose: bool,
-                  started: float) -> dict:
+                  started: float) -> dict | int:
     """[4/5]: the pgf and random mixtures of each selection target fine-tuned with the grid's seeds (OUT/selection);
-    {} when no selection target has its planted donors among the sources run."""
+    {} when no selection target has its planted donors among the sources run; the exit status when interrupted."""
     targets = selection_targets(world, label.get("sources", []))
     out = root / SELECTION_DIR
     if not targets:
@@ -128,7 +130,9 @@ def run_selection(world: PlantedWorld, label: dict, grid: sw.SweepFile, root: Pa
     runs = sw.expand_grid(sweep, out)
     print(f"[4/5] PGF-guided selection for {', '.join(targets)}: `vtl select` mixtures -> {out / 'mixtures'}, "
           f"{len(runs)} fits {elapsed(started)}")
-    run_parallel(sweep, runs, jobs=jobs, quiet=not verbose)
+    complete, result = run_grid(lambda: run_parallel(sweep, runs, jobs=jobs, quiet=not verbose), runs)
+    if result is None and complete != 1:  # 1: no selection fit finished, which the table then shows
+        return complete
     return selection_results([r for r in runs if r.complete], mixtures)
 
 
