@@ -28,8 +28,7 @@ DISCLAIMER = (
 def demo(*, out: str = "runs/demo", sources: str | None = None, max_epochs: PositiveInt | None = None,
          set: list[str] | None = None, verbose: bool = False, quick: bool = False,  # noqa: A002 (users know --set)
          jobs: PositiveInt = 2) -> int:
-    """The transfer study on a planted-transfer world, the analysis, PGF-guided selection against random mixtures,
-    and planted vs recovered structure.
+    """The transfer study on a planted-transfer world: grid, analysis, selection vs random, planted vs recovered.
 
     Args:
         out: Run dirs go to OUT/<run>, the analysis to OUT/analysis.
