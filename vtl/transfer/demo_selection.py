@@ -98,6 +98,7 @@ def selection_lines(results: dict, budget: int) -> list[str]:
 
     if not results:
         return []
+    show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [""] + textwrap.wrap(
         f"PGF-guided selection (vtl select --threshold {SELECTION_THRESHOLD:g}; {budget} training rows per "
         "mixture, half a task's, to keep the demo near its time budget; the grid's seeds)", 78,
@@ -110,7 +111,6 @@ def selection_lines(results: dict, budget: int) -> list[str]:
         for seed in sorted(set(pgf) | set(rnd), key=lambda s: (len(s), s)):
             p, r = pgf.get(seed), rnd.get(seed)
             verdict = "" if p is None or r is None else ("pgf wins" if p > r else "random wins" if r > p else "tie")
-            show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             lines.append(f"      seed {seed}: pgf {show(p)}, random {show(r)}  {verdict}".rstrip())
         lines.append(f"      selection beats random on {result['wins']}/{result['seeds']} seed(s)")
     return lines
