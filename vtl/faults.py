@@ -1,4 +1,5 @@
-"""Fault injection for crash-consistency tests: `VTL_FAULT=<point>[@<n>]` SIGKILLs the process at a named point.
+"""Fault injection for crash-consistency tests: `VTL_FAULT=<point>[@<n>][:<SIGNAL>]` SIGKILLs the process at a named
+point (or sends it SIGNAL instead, e.g. `train_step@3:SIGUSR1`, a preemption notice arriving at a known moment).
 
 Code that writes a run dir calls `fault_point("<name>")` at the moments a crash is worst (between two writes that
 belong together). With `VTL_FAULT` unset a call costs one dictionary lookup. `VTL_FAULT=rows_appended@2` kills the
@@ -32,9 +33,10 @@ def fault_point(name: str) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
+    spec, _, signame = spec.partition(":")
     point, _, nth = spec.partition("@")
     if point != name:
         return
     _reached[name] += 1
-    if _reached[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _reached[name] == int(nth or 1) or (_reached[name] > int(nth or 1) and not signame):
+        os.kill(os.getpid(), signal.Signals[signame] if signame else signal.SIGKILL)

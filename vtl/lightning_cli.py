@@ -199,7 +199,9 @@ def build_cli(argv: list[str], run: bool = True) -> VtlCLI:
 
 def run_lightning_cli(argv: list[str], debug: bool = False) -> int:
     """Run `fit|validate|test …`. A user error (a VtlError, or a flag or config key that does not parse) prints one
-    line on stderr and returns 2 (1 for a non-finite loss); anything else is a bug and keeps its traceback."""
+    line on stderr and returns 2 (1 for a non-finite loss, 75 for a fit stopped by a preemption signal after saving
+    its checkpoint); anything else is a bug and keeps its traceback."""
+    from vtl.checkpointing import EXIT_PREEMPTED, Preempted
     from vtl.transfer.finetune import NonFiniteLossError
 
     # CSVLogger warns that a non-empty run dir "will be deleted"; it appends, and resuming into the run dir is the plan.
@@ -217,6 +219,9 @@ def run_lightning_cli(argv: list[str], debug: bool = False) -> int:
             raise
         if debug:
             traceback.print_exc()
+        if isinstance(cause, Preempted):
+            print(f"vtl {argv[0]}: preempted: {one_line(str(cause))}", file=sys.stderr)
+            return EXIT_PREEMPTED
         print(f"vtl {argv[0]}: error: {one_line(str(cause))}", file=sys.stderr)
         return 1 if isinstance(cause, NonFiniteLossError) else EXIT_USER_ERROR
     return 0

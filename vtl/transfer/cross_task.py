@@ -376,11 +376,13 @@ class CrossTaskPGF(Callback):
         write_fit_complete(trainer.default_root_dir, summary)
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
-        self._resume_epoch = int(checkpoint.get("epoch", -1))
+        if self._resume_epoch is None:  # checkpoints older than the callback's own `written_through`
+            self._resume_epoch = int(checkpoint.get("epoch", -1))
 
     def _drop_discarded(self, trainer: Trainer) -> None:
-        """After a checkpoint of epoch k is restored, rows of epochs after k belong to an attempt that never reached
-        its checkpoint (the resumed fit trains those epochs again): drop them, atomically, before anything is
+        """After a checkpoint is restored, rows of epochs after the last one it had written belong to an attempt
+        that never reached its checkpoint (the resumed fit evaluates those epochs again; a checkpoint taken mid-epoch
+        or before the epoch's validation has not written that epoch): drop them, atomically, before anything is
         appended."""
         if self._resume_epoch is None or not trainer.is_global_zero:
             return
@@ -390,17 +392,21 @@ class CrossTaskPGF(Callback):
         if path.with_name(QUESTIONS_FILE).is_file():
             rewrite_jsonl(path.with_name(QUESTIONS_FILE), lambda r: int(r.get("epoch", -1)) <= epoch)
         if dropped:
-            rank_zero_info(f"vtl: dropped {dropped} rows of epochs after the checkpoint's epoch {epoch} from {path}")
+            rank_zero_info(f"vtl: dropped {dropped} rows of epochs after the checkpoint's last written epoch {epoch} "
+                           f"from {path}")
         self._written = {(e, t) for e, t in self._written if e <= epoch}
 
     def state_dict(self) -> dict[str, Any]:
         return {"zero_shot": dict(self.zero_shot), "zero_shot_scores": self.zero_shot_scores, "upper": self.upper,
-                "eps": self.eps, "key": self._key}
+                "eps": self.eps, "key": self._key,
+                "written_through": max((epoch for epoch, _ in self._written), default=-1)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.zero_shot = dict(state_dict.get("zero_shot", {}))
         self.zero_shot_scores = dict(state_dict.get("zero_shot_scores", {}))
         self._key = self._restored_key = state_dict.get("key")  # None in checkpoints written before the key was kept
+        if "written_through" in state_dict:  # the last epoch whose rows were on disk when the checkpoint was taken
+            self._resume_epoch = int(state_dict["written_through"])
 
 
 def _gather_scores(trainer: Trainer, local: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:

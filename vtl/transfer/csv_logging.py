@@ -2,9 +2,10 @@
 
 Lightning's CSVLogger deletes `metrics.csv` when it starts, so a resumed fit keeps only the epochs after its
 checkpoint and a rerun of a finished run loses the file. This one reads the existing rows when it starts (a torn or
-malformed row left by a kill is dropped, never fed back to the CSV writer), drops those of epochs the new attempt is
-about to log again (the first epoch it logs and later ones: they belong to a run that did not reach its checkpoint)
-and rewrites the whole file atomically on each save. `vtl fit` uses it in place of Lightning's CSVLogger.
+malformed row left by a kill is dropped, never fed back to the CSV writer), drops those the new attempt is about to
+log again (from the first step it logs: they belong to a run that did not reach its checkpoint; a row of that very
+step survives when it holds other metrics, as a training step's row beside its validation's) and rewrites the whole
+file atomically on each save. `vtl fit` uses it in place of Lightning's CSVLogger.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ class _KeepingWriter(ExperimentWriter):
         self._new_attempt = True
 
     def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
-        if self._new_attempt and "epoch" in metrics_dict:
+        if self._new_attempt:
             self._new_attempt = False
-            first = int(metrics_dict["epoch"])
-            self.history = [row for row in self.history if not _epoch(row) >= first]
+            first = step if step is not None else metrics_dict.get("step")
+            keys = {k for k in metrics_dict if k not in ("epoch", "step")}
+            self.history = [row for row in self.history if not _relogged(row, first, keys)]
         super().log_metrics(metrics_dict, step)
 
     def save(self) -> None:
@@ -73,8 +75,12 @@ def read_metrics_csv(path: Path) -> list[dict[str, Any]]:
     return [row for row in reader if None not in row and None not in row.values()]
 
 
-def _epoch(row: dict[str, Any]) -> float:
+def _relogged(row: dict[str, Any], first_step: Any, keys: set[str]) -> bool:
+    """Whether a kept row is one a new attempt whose first row is (first_step, keys) logs again."""
     try:
-        return float(row.get("epoch", ""))
-    except ValueError:
-        return float("inf")  # a row with no epoch cannot be placed before the resume point
+        step, first = float(row.get("step", "")), float(first_step)
+    except (TypeError, ValueError):
+        return True  # a row with no step cannot be placed before the resume point
+    if step != first:
+        return step > first
+    return any(row.get(k) not in (None, "") for k in keys)

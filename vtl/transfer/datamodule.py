@@ -12,18 +12,16 @@ this module needs no model state. Validation has one dataloader per target task,
 from __future__ import annotations
 
 import json
-import os
 import random
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
+from vtl.checkpointing import EpochShuffle, ResumableOrder, global_seed, own_generator
 from vtl.data.leaks import DEFAULT_THRESHOLD
 from vtl.data.sample import BlinkSample
 from vtl.data.sources import BLINK_HUB
@@ -111,7 +109,7 @@ class MixtureSpec:
         )
 
 
-class TransferDataModule(LightningDataModule):
+class TransferDataModule(ResumableOrder, LightningDataModule):
     def __init__(
         self,
         source: str = SYNTH_SUITE,
@@ -339,23 +337,24 @@ class TransferDataModule(LightningDataModule):
                 warnings.warn("--data.train_order=length_grouped groups one process's batches; under DDP Lightning's "
                               "sampler wrapper reshuffles them", stacklevel=2)
             # ordered from seed + epoch like EpochShuffle, so a resumed fit sees the same batches
-            sampler = LengthGroupedSampler(self._prompt_lengths(self.train_samples), self.batch_size,
-                                           seed=_global_seed())
+            sampler = self.resume_sampler(LengthGroupedSampler(self._prompt_lengths(self.train_samples),
+                                                               self.batch_size, seed=global_seed()))
             return DataLoader(
                 self.train_samples, batch_size=self.batch_size, sampler=sampler, collate_fn=list,
-                num_workers=self.num_workers, drop_last=False, generator=_own_generator(),
+                num_workers=self.num_workers, drop_last=False, generator=own_generator(),
             )
         trainer = self.trainer
         distributed = trainer is not None and trainer.world_size > 1
         # One process: the order of epoch e is a function of (seed, e) alone, so a resumed fit sees the same batches
         # as an uninterrupted one. Under DDP Lightning swaps in its DistributedSampler, which shuffles the same way.
-        sampler = None if distributed else EpochShuffle(len(self.train_samples), _global_seed())
+        # A mid-epoch checkpoint's epoch continues where it stopped (`resume_sampler`; one process only).
+        shuffle = None if distributed else EpochShuffle(len(self.train_samples), global_seed())
         return DataLoader(
             self.train_samples,
             batch_size=self.batch_size,
             shuffle=distributed,
-            sampler=sampler,
-            generator=sampler.generator if sampler is not None else _own_generator(),
+            sampler=None if shuffle is None else self.resume_sampler(shuffle),
+            generator=shuffle.generator if shuffle is not None else own_generator(),
             collate_fn=list,
             num_workers=self.num_workers,
             drop_last=False,
@@ -397,44 +396,8 @@ class TransferDataModule(LightningDataModule):
             )
         return DataLoader(
             rows, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler, collate_fn=list,
-            num_workers=self.num_workers, generator=_own_generator(),
+            num_workers=self.num_workers, generator=own_generator(),
         )
-
-
-class EpochShuffle(Sampler[int]):
-    """A shuffled order per epoch drawn from `seed + epoch` (as torch's DistributedSampler draws it), never from the
-    global RNG: Lightning calls `set_epoch` before each epoch, so epoch e has the same order in a resumed fit.
-
-    `generator`, reseeded each epoch too, is the DataLoader's: the base seed every DataLoader iterator draws (for its
-    workers) then comes from it, not from the global RNG that dropout draws from.
-    """
-
-    def __init__(self, n: int, seed: int = 0):
-        self.n = n
-        self.seed = seed
-        self.epoch = 0
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.generator.manual_seed(self.seed + epoch + (1 << 32))
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.n, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def _own_generator() -> torch.Generator:
-    """A DataLoader generator of its own: creating an iterator then never draws from the global torch RNG."""
-    return torch.Generator().manual_seed(_global_seed())
-
-
-def _global_seed() -> int:
-    """The seed of `seed_everything` (Lightning's PL_GLOBAL_SEED), 0 when none was set; DistributedSampler's too."""
-    return int(os.environ.get("PL_GLOBAL_SEED") or 0)
 
 
 def _task_flag(flag: str, resolve, value):

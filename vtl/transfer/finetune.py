@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
+from vtl.checkpointing import ResumableRNG
 from vtl.faults import fault_point
 from vtl.home import TINY_MODEL
 from vtl.models.harness import PromptPreset, get_preset
@@ -31,10 +32,8 @@ from vtl.models.training import (
     assistant_loss,
     check_finite_loss,
     check_trainable_present,
-    collect_rng_states,
     keep_trainable,
     recover_export,
-    restore_rng_states,
     save_pretrained_atomic,
     total_training_steps,
 )
@@ -43,10 +42,9 @@ __all__ = ["NonFiniteLossError", "ScoringMode", "TransferFineTuner"]
 
 ScoringMode = Literal["likelihood", "generate"]
 ADAPTER_DIR = "adapter"  # the run dir's peft export, rewritten at every checkpoint
-RNG_STATES = "vtl_rng_states"  # checkpoint key of the global RNG states at the moment the checkpoint was taken
 
 
-class TransferFineTuner(LightningModule):
+class TransferFineTuner(ResumableRNG, LightningModule):
     def __init__(
         self,
         model: str = TINY_MODEL,
@@ -137,7 +135,6 @@ class TransferFineTuner(LightningModule):
         self._merged = contextlib.ExitStack()
         self._epoch_merged = False
         self._exported_at: int | None = None  # the global step of the last adapter export
-        self._resume_rng: dict | None = None
         # Checkpoints hold only the trainable tensors (the adapter for LoRA); the frozen base reloads from `model`.
         self.strict_loading = False
 
@@ -309,8 +306,7 @@ class TransferFineTuner(LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The RNG states at the end of this epoch: a resumed fit continues the same dropout stream.
-        checkpoint[RNG_STATES] = collect_rng_states()
+        super().on_save_checkpoint(checkpoint)  # the RNG states: a resumed fit continues the same dropout stream
         for logger in self.trainer.loggers:  # the log on disk covers at least what the checkpoint covers
             logger.save()
         if self.has_adapter:
@@ -323,14 +319,7 @@ class TransferFineTuner(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self.model is not None:
             check_trainable_present(checkpoint["state_dict"], self.model)
-        self._resume_rng = checkpoint.get(RNG_STATES)
-
-    def on_train_start(self) -> None:
-        # Restored here, after everything that runs between loading the checkpoint and the first batch (optimizer
-        # setup, sanity checks), so the next epoch draws exactly what the uninterrupted run drew.
-        if self._resume_rng is not None:
-            restore_rng_states(self._resume_rng)
-            self._resume_rng = None
+        super().on_load_checkpoint(checkpoint)
 
     def save_adapter(self, directory: str | Path) -> Path:
         """Write the LoRA adapter in peft's format (adapter_config.json + adapter_model.safetensors), atomically."""

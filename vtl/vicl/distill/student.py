@@ -19,6 +19,8 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
+from vtl.checkpointing import ResumableRNG
+from vtl.faults import fault_point
 from vtl.home import TINY_MODEL
 from vtl.models.loading import QuantizationOptions
 from vtl.models.lora import LoraOptions
@@ -39,7 +41,7 @@ EXPORT_META = "student.json"
 SAMPLES_LOG = "samples.jsonl"
 
 
-class StudentDistiller(LightningModule):
+class StudentDistiller(ResumableRNG, LightningModule):
     def __init__(
         self,
         model: str = TINY_MODEL,
@@ -140,6 +142,9 @@ class StudentDistiller(LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        fault_point("train_step")
+
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.description_loss(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
@@ -199,11 +204,13 @@ class StudentDistiller(LightningModule):
 
     # ---- checkpoints and export --------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)  # the RNG states: a resumed fit continues the same dropout stream
         checkpoint["state_dict"] = keep_trainable(checkpoint["state_dict"], self.model)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self.model is not None:
             check_trainable_present(checkpoint["state_dict"], self.model)
+        super().on_load_checkpoint(checkpoint)
 
     def on_train_end(self) -> None:
         from vtl.vicl.distill.strategy import gather_full_state_dict

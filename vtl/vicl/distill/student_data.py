@@ -18,6 +18,8 @@ from pathlib import Path
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from vtl.checkpointing import EpochShuffle, ResumableOrder, global_seed, own_generator
+
 
 @dataclass
 class BuildOptions:
@@ -119,7 +121,7 @@ def default_data_dir(options: BuildOptions) -> Path:
     return vtl_home() / f"vicl-distill-{key}"
 
 
-class DistillDataModule(LightningDataModule):
+class DistillDataModule(ResumableOrder, LightningDataModule):
     def __init__(
         self,
         tuples: str | None = None,
@@ -158,6 +160,7 @@ class DistillDataModule(LightningDataModule):
             raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, "
                              f"{eval_batch_size}")
         self.save_hyperparameters()
+        self.batch_size = batch_size
         self.build = build
         self.data_dir = Path(data_dir) if data_dir else (default_data_dir(build) if build else None)
         self.tuples_path = Path(tuples) if tuples else self.data_dir / "tuples.jsonl"
@@ -188,8 +191,14 @@ class DistillDataModule(LightningDataModule):
             self.val_records = join_records(self.tuples_path, self.val_corpus, "eval", hp.pairs, hp.max_val)
 
     def train_dataloader(self) -> DataLoader:
+        # The order of epoch e comes from (seed, e) and a mid-epoch checkpoint's epoch continues where it stopped
+        # (vtl.checkpointing); under DDP, Lightning's DistributedSampler shuffles from (seed, e) the same way.
+        distributed = self.trainer is not None and self.trainer.world_size > 1
+        shuffle = None if distributed else EpochShuffle(len(self.train_records), global_seed())
         return DataLoader(DistillDataset(self.train_records, self.prompt), batch_size=self.hparams.batch_size,
-                          shuffle=True, collate_fn=list, num_workers=self.hparams.num_workers)
+                          shuffle=distributed, sampler=None if shuffle is None else self.resume_sampler(shuffle),
+                          generator=shuffle.generator if shuffle is not None else own_generator(),
+                          collate_fn=list, num_workers=self.hparams.num_workers)
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.val_records:
