@@ -3,9 +3,9 @@
 Lightning's CSVLogger deletes `metrics.csv` when it starts, so a resumed fit keeps only the epochs after its
 checkpoint and a rerun of a finished run loses the file. This one reads the existing rows when it starts (a torn or
 malformed row left by a kill is dropped, never fed back to the CSV writer), drops those the new attempt is about to
-log again (from the first step it logs: they belong to a run that did not reach its checkpoint; a row of that very
-step survives when it holds other metrics, as a training step's row beside its validation's) and rewrites the whole
-file atomically on each save. `vtl fit` uses it in place of Lightning's CSVLogger.
+log again (from the first step it logs on: they belong to an attempt that did not reach its checkpoint; a
+checkpoint, at an epoch's end or mid-epoch, lies between two logged steps) and rewrites the whole file atomically on
+each save. `vtl fit` uses it in place of Lightning's CSVLogger.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class _KeepingWriter(ExperimentWriter):
         if self._new_attempt:
             self._new_attempt = False
             first = step if step is not None else metrics_dict.get("step")
-            keys = {k for k in metrics_dict if k not in ("epoch", "step")}
-            self.history = [row for row in self.history if not _relogged(row, first, keys)]
+            self.history = [row for row in self.history if not _step(row) >= float(first if first is not None
+                                                                                     else "inf")]
         super().log_metrics(metrics_dict, step)
 
     def save(self) -> None:
@@ -75,12 +75,8 @@ def read_metrics_csv(path: Path) -> list[dict[str, Any]]:
     return [row for row in reader if None not in row and None not in row.values()]
 
 
-def _relogged(row: dict[str, Any], first_step: Any, keys: set[str]) -> bool:
-    """Whether a kept row is one a new attempt whose first row is (first_step, keys) logs again."""
+def _step(row: dict[str, Any]) -> float:
     try:
-        step, first = float(row.get("step", "")), float(first_step)
-    except (TypeError, ValueError):
-        return True  # a row with no step cannot be placed before the resume point
-    if step != first:
-        return step > first
-    return any(row.get(k) not in (None, "") for k in keys)
+        return float(row.get("step", ""))
+    except ValueError:
+        return float("inf")  # a row with no step cannot be placed before the resume point

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jsonargparse.typing import PositiveInt
@@ -37,6 +37,7 @@ from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR, shipped_config_paths
 from vtl.locks import RunDirLock
 from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
+from vtl.transfer.slurm_options import SlurmOptions
 
 COMPLETE_MARKER = FIT_COMPLETE
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -64,6 +65,7 @@ class SweepFile:
     command: list[str]
     program: str | None
     project_root: Path  # where the file's relative config paths live: the parent of its `sweeps/` folder
+    slurm: dict[str, Any] | None = None  # the file's `slurm:` mapping (vtl's; `wandb sweep` ignores it)
 
     @property
     def size(self) -> int:
@@ -172,7 +174,7 @@ def load_sweep(path: str | os.PathLike) -> SweepFile:
     root = path.resolve().parent.parent if path.resolve().parent.name == "sweeps" else Path.cwd()
     return SweepFile(
         path=path, name=path.stem, method=method, metric=metric, parameters=parameters, grid_keys=tuple(grid_keys),
-        command=command, program=program, project_root=root,
+        command=command, program=program, project_root=root, slurm=raw.get("slurm"),
     )
 
 
@@ -467,7 +469,12 @@ def _changed_note(run: SweepRun) -> str:
     return f"; it ran with {diff}: to run the new settings, use another runs dir"
 
 
-def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
+def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool,
+             batch: Callable[[subprocess.Popen], None] | None = None) -> int:
+    """Run one grid point's command; its output goes to RUN_DIR/sweep.log (and the terminal unless quiet).
+
+    `batch(proc)` (a SLURM task, vtl.transfer.slurm): the fit writes straight into the log, this process forwards no
+    signals (the scheduler signals the fit itself) and is told the fit's process, to signal it on a timeout."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     command = build_command(sweep, run)
     info = {"sweep": str(sweep.path), "name": run.name, "params": run.params, "command": command}
@@ -477,15 +484,23 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool) -> int:
            "PYTHONUNBUFFERED": "1", "VTL_RUN_DIR": str(run.run_dir), "VTL_SWEEP": sweep.name}
     with open(run.run_dir / RUN_LOG, "ab") as log:
         log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n".encode())
+        log.flush()
         try:
             # Its own process group, so a terminal's Ctrl-C reaches the sweep alone, which forwards it; and killed
             # with the sweep (Linux: the parent-death signal), so no fit keeps writing after its sweep is gone.
-            proc = subprocess.Popen(executable(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(executable(command), stdout=log if batch else subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    preexec_fn=_die_with_parent)
         except OSError as e:
             log.write(f"cannot start: {e}\n".encode())
             print(f"cannot start {command[0]!r}: {e}", file=sys.stderr)
             return 127
+        if batch is not None:
+            batch(proc)
+            try:
+                return proc.wait()
+            finally:  # also when a timed-out task exits (submitit): the fit, signalled, gets time to save
+                _stop(proc, grace=BATCH_STOP_GRACE_S)
         assert proc.stdout is not None
         ticker = quiet and sys.stdout.isatty()  # a live elapsed-time line while a quiet run works
         t0 = last_tick = time.monotonic()
@@ -518,6 +533,7 @@ class SweepInterrupted(Exception):
 
 
 STOP_GRACE_S = 30.0  # how long a fit may take to stop after a forwarded signal before it is killed
+BATCH_STOP_GRACE_S = 90.0  # the same in a SLURM task (a big model's step and save; SLURM's signal comes 120 s early)
 
 
 @contextlib.contextmanager
@@ -559,10 +575,10 @@ def _kill_group(proc: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
     """Never leave the fit behind: wait for it, and kill its group if it outlives the sweep's reading loop."""
     try:
-        proc.wait(timeout=STOP_GRACE_S)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         _kill_group(proc, signal.SIGKILL)
         proc.wait()
@@ -607,20 +623,33 @@ def clock(seconds: float) -> str:
 
 
 def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False, runs_dir: str | None = None,
-          set: list[str] | None = None, quiet: bool = False) -> int:  # noqa: A002 (the flag users know: --set)
-    """Run a W&B sweep file's grid locally, sequentially and resumably.
+          set: list[str] | None = None,  # noqa: A002 (the flag users know: --set)
+          quiet: bool = False, launcher: Literal["local", "slurm"] = "local", slurm: SlurmOptions | None = None,
+          wandb_sweep: str | None = None, agents: PositiveInt = 1) -> int:
+    """Run a W&B sweep file's grid: here, one run after another (`--launcher local`), or as a SLURM job array
+    (`--launcher slurm`, through submitit); resumable either way: a rerun skips finished points.
 
     Args:
         file: Sweep YAML: a path, or the name of a shipped sweep file (e.g. demo_tiny; see `vtl config list`).
-        count: Start at most N runs (complete runs do not count).
-        dry_run: Print each run's command and state; run nothing.
+        count: Start at most N runs (complete runs do not count); with --wandb_sweep, runs per agent.
+        dry_run: Print each run's command and state (with --launcher slurm: the sbatch script and each task's
+            points); run and submit nothing.
         runs_dir: Parent of the run dirs (default: runs/<sweep file stem>).
         set: Replace a parameter's values, KEY=V1[,V2...], repeatable: --set data.source_task=Counting,Jigsaw
             --set trainer.max_epochs=1.
         quiet: Send each run's output only to RUN_DIR/sweep.log.
+        launcher: local: run the grid on this machine; slurm: submit one array task per `--slurm.points_per_task`
+            points (preempted and timed-out tasks save at a step boundary and are requeued).
+        slurm: sbatch resources and task layout (also from the sweep file's `slurm:` mapping; flags win), e.g.
+            --slurm.partition gpu --slurm.time_min 720 --slurm.extra '[--exclude=node7]'.
+        wandb_sweep: With --launcher slurm: start --agents SLURM jobs running `wandb agent ENTITY/PROJECT/ID` (the
+            id `wandb sweep FILE` printed) instead of vtl's own array; their logs go under the runs dir.
+        agents: How many W&B agent jobs to start.
 
     `vtl sweep status RUNS_DIR` lists every grid point of a sweep's runs dir as pending, running, done or failed.
     """
+    if launcher != "slurm" and (wandb_sweep or slurm is not None):
+        raise SweepFileError("--wandb_sweep and --slurm.* go with --launcher slurm")
     overrides = parse_set(set or [])
     sweep_file = restrict(load_sweep(find_sweep_file(file)), overrides)
     check_overrides(sweep_file, list(overrides))
@@ -628,6 +657,17 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
         raise SweepFileError(f"--count {count}: give a positive number of runs")
     parent = Path(runs_dir or Path("runs") / sweep_file.name)
     runs = expand_grid(sweep_file, parent)
+    if launcher == "slurm":
+        from vtl.transfer.slurm import submit_agents, submit_sweep
+
+        options = SlurmOptions.from_sweep(sweep_file.slurm, f"{sweep_file.path}").merged(slurm)
+        if wandb_sweep:
+            submit_agents(wandb_sweep, agents, count, parent, options, dry_run=dry_run)
+            return 0
+        if not dry_run:
+            write_grid(sweep_file, runs, parent)
+        submit_sweep(sweep_file, overrides, parent, options, dry_run=dry_run)
+        return 0
     # One sweep per runs dir at a time (a RunDirLockedError is a user error: one line, exit 2).
     lock = contextlib.nullcontext() if dry_run else RunDirLock(parent, f"vtl sweep {sweep_file.name}")
     try:
