@@ -1,4 +1,4 @@
-"""`vtl sweep --launcher slurm` (vtl.transfer.slurm): the sbatch text asked for, and, with submitit's LocalExecutor
+"""`vtl sweep --launcher slurm` (vtl.transfer.sweep's SweepTask over vtl.transfer.slurm): the sbatch text asked for, and, with submitit's LocalExecutor
 standing in for SLURM, a 3-point array whose task is signalled as SLURM signals a timed-out job (SIGUSR2): its fit
 saves at a step boundary, submitit requeues the task, and every point ends with the records of an uninterrupted
 `vtl sweep`."""
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from vtl.transfer.slurm import SweepTask, submit_sweep
-from vtl.transfer.slurm_options import SlurmOptions
-from vtl.transfer.sweep import expand_grid, load_sweep
+from vtl.transfer.slurm import SlurmOptions
+from vtl.transfer.sweep import SweepTask, expand_grid, load_sweep, submit_sweep
 
 pytest.importorskip("submitit")
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "transfer" / "tiny.yaml"

@@ -1,123 +1,106 @@
-"""`vtl sweep FILE --launcher slurm`: the grid as one SLURM job array, through submitit, preemption-safe.
-
-Each array task runs N grid points (`points_per_task`) one after another, exactly as `vtl sweep` runs them on one
-machine (`_run_one`: the W&B agent's command, the run dir, `--ckpt_path` when a checkpoint is there), skipping points
-already done. The task is submitit-checkpointable: on the time-limit signal (SIGUSR2, `signal_delay_s` before the
-end) submitit calls `SweepTask.checkpoint`, which passes SIGUSR1 to the running fit (vtl.checkpointing.StepCheckpoint:
-it saves at the next step boundary and exits 75), waits for it, and has submitit requeue the same task. On
-preemption SLURM signals the fit itself (SIGTERM), which saves the same way, and requeues the job when the partition
-says so. A requeued task, or a rerun of `vtl sweep`, skips finished points and resumes the interrupted one, so the
-records equal an uninterrupted run's. A failed point is retried `retries` times (each retry resumes from its last
-checkpoint) before the task reports it.
-
-The same launcher starts W&B agents for an existing sweep id (`--wandb_sweep ENTITY/PROJECT/ID --agents N`).
-
-Resources come from the sweep file's `slurm:` mapping (keys of `SlurmOptions`), then from `--slurm.KEY` flags. State
-lives in the run dirs (`vtl sweep status RUNS_DIR`); submitit's logs and pickles in RUNS_DIR/slurm/.
+"""The SLURM launcher's submitit layer: sbatch resources (`SlurmOptions`), the executor, the sbatch script a dry
+run prints, and W&B agents as SLURM jobs. `vtl sweep --launcher slurm` (vtl.transfer.sweep) submits its array tasks
+through it. Resources come from the sweep file's `slurm:` mapping, then from `--slurm.KEY` flags; submitit's logs and
+pickles go to RUNS_DIR/slurm/. submitit is imported only when a launcher needs it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import dataclasses
 import shlex
-import signal
-import subprocess
 import sys
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from vtl.checkpointing import EXIT_PREEMPTED
 from vtl.errors import VtlError
-from vtl.transfer.slurm_options import SlurmOptions
-from vtl.transfer.sweep import (
-    SweepFile,
-    SweepRun,
-    _append_status,
-    _run_one,
-    clock,
-    expand_grid,
-    load_sweep,
-    restrict,
-)
 
 LOG_DIR = "slurm"  # submitit's folder inside the runs dir: %j is the job id
 
 
-# ---------------------------------------------------------------------------------------------------- one task
+@dataclass
+class SlurmOptions:
+    """Where and how the array runs (sbatch options, through submitit's SlurmExecutor).
 
+    Args:
+        partition: sbatch --partition.
+        account: sbatch --account.
+        qos: sbatch --qos.
+        gpus_per_node: GPUs per task.
+        cpus_per_task: CPU cores per task.
+        mem_gb: memory per task in GB (null: the partition's default).
+        time_min: time limit per task in minutes; a task that reaches it is checkpointed and requeued.
+        constraint: sbatch --constraint (e.g. a GPU type).
+        extra: further sbatch options without "#SBATCH" (e.g. ["--reservation=grid", "--exclude=node7"]).
+        setup: shell lines run before each task (e.g. ["module load cuda", "source .venv/bin/activate"]).
+        points_per_task: grid points one array task runs, one after another.
+        array_parallelism: array tasks running at once.
+        retries: how often a failed point is retried (from its last checkpoint) before the task reports it.
+        signal_delay_s: seconds before the time limit at which SLURM sends the checkpoint signal (SIGUSR2).
+        job_name: the array's name (default: vtl-<sweep file stem>).
+        executor: submitit's executor: slurm, or local to try the array on this machine (each task a process).
+    """
 
-class SweepTask:
-    """One array task: some grid points of a sweep, run in order; submitit-checkpointable (see the module doc)."""
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int | None = None
+    mem_gb: int | None = None
+    time_min: int = 240
+    constraint: str | None = None
+    extra: list[str] = field(default_factory=list)
+    setup: list[str] = field(default_factory=list)
+    points_per_task: int = 1
+    array_parallelism: int = 256
+    retries: int = 2
+    signal_delay_s: int = 120
+    job_name: str | None = None
+    executor: Literal["slurm", "local"] = "slurm"
 
-    def __init__(self, sweep_path: str, overrides: dict[str, list[Any]], runs_dir: str, names: list[str],
-                 retries: int = 2):
-        self.sweep_path = sweep_path
-        self.overrides = overrides
-        self.runs_dir = runs_dir
-        self.names = names
-        self.retries = retries
-        self._fit: subprocess.Popen | None = None
+    @classmethod
+    def from_sweep(cls, raw: Any, source: str) -> SlurmOptions:
+        """The sweep file's `slurm:` mapping; unknown keys are refused with the known ones."""
+        if raw is None:
+            return cls()
+        known = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(raw, dict) or (unknown := sorted(set(raw) - set(known))):
+            what = f"unknown keys {unknown}" if isinstance(raw, dict) else f"expected a mapping, got {raw!r}"
+            raise VtlError(f"{source}: slurm: {what}; known: {', '.join(known)}")
+        return cls(**raw)
 
-    def __call__(self) -> dict[str, Any]:
-        sweep = restrict(load_sweep(self.sweep_path), self.overrides)
-        runs = [r for r in expand_grid(sweep, self.runs_dir) if r.name in self.names]
-        result: dict[str, Any] = {"done": [], "failed": [], "preempted": []}
-        for run in runs:
-            state = self._run_point(sweep, run)
-            result[state].append(run.name)
-            if state == "preempted":
-                break  # the job is going away; its requeued attempt continues here
-        if result["failed"]:
-            raise RuntimeError(f"grid points failed after {self.retries} retries: {', '.join(result['failed'])}; "
-                               f"see each run dir's sweep.log under {self.runs_dir}")
-        return result
+    def merged(self, flags: SlurmOptions | None) -> SlurmOptions:
+        """These options with every flag that differs from the default put over them."""
+        if flags is None:
+            return self
+        default = SlurmOptions()
+        changed = {f.name: getattr(flags, f.name) for f in dataclasses.fields(self)
+                   if getattr(flags, f.name) != getattr(default, f.name)}
+        return dataclasses.replace(self, **changed)
 
-    def _run_point(self, sweep: SweepFile, run: SweepRun) -> str:
-        for _ in range(self.retries + 1):
-            if run.complete:
-                return "done"
-            print(f"vtl sweep task: {run.name}: {'resuming' if run.resume_ckpt else 'starting'}", flush=True)
-            t0 = time.monotonic()
-            try:
-                rc = _run_one(sweep, run, quiet=True, batch=self._remember)
-            except BaseException:  # submitit ends a timed-out task (SystemExit) once its fit has stopped
-                if self._fit is not None and self._fit.returncode is not None:
-                    _append_status(run, self._fit.returncode, time.monotonic() - t0)
-                raise
-            self._fit = None
-            _append_status(run, rc, time.monotonic() - t0)
-            print(f"vtl sweep task: {run.name}: exit {rc} after {clock(time.monotonic() - t0)}", flush=True)
-            if rc == EXIT_PREEMPTED:
-                return "preempted"
-        return "done" if run.complete else "failed"
+    def check(self) -> None:
+        for name in ("gpus_per_node", "time_min", "points_per_task", "array_parallelism"):
+            if getattr(self, name) < (0 if name == "gpus_per_node" else 1):
+                raise VtlError(f"--slurm.{name} {getattr(self, name)}: give a positive number")
+        if self.retries < 0 or self.signal_delay_s < 0:
+            raise VtlError("--slurm.retries and --slurm.signal_delay_s must be >= 0")
 
-    def _remember(self, proc: subprocess.Popen) -> None:
-        self._fit = proc
-
-    def checkpoint(self, *args: Any, **kwargs: Any):
-        """submitit's time-limit hook: the running fit is told to save at its next step boundary and stop (this
-        process, exiting, waits for it), and this same task is requeued: it skips what is done, resumes the rest."""
-        import submitit
-
-        fit = self._fit
-        if fit is not None and fit.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(fit.pid, signal.SIGUSR1)
-        return submitit.helpers.DelayedSubmission(
-            SweepTask(self.sweep_path, self.overrides, self.runs_dir, self.names, self.retries))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_fit": None}  # pickled by submitit; a process is not
-
-
-# ---------------------------------------------------------------------------------------------------- submitting
-
-
-def chunks(runs: list[SweepRun], size: int) -> list[list[str]]:
-    names = [r.name for r in runs]
-    return [names[i:i + size] for i in range(0, len(names), size)]
+    def executor_parameters(self, name: str) -> dict[str, Any]:
+        """submitit SlurmExecutor parameters (its names: slurm_partition, slurm_additional_parameters, ...)."""
+        extra: dict[str, Any] = {"requeue": True}  # scontrol requeue (a timed-out task) and preemption need it
+        for option in self.extra:
+            key, sep, value = option.lstrip("-").partition("=")
+            extra[key.replace("-", "_")] = value if sep else True
+        params: dict[str, Any] = {
+            "slurm_job_name": self.job_name or f"vtl-{name}", "slurm_time": self.time_min,
+            "slurm_gpus_per_node": self.gpus_per_node or None, "slurm_ntasks_per_node": 1,
+            "slurm_cpus_per_task": self.cpus_per_task, "slurm_mem": f"{self.mem_gb}GB" if self.mem_gb else None,
+            "slurm_partition": self.partition, "slurm_account": self.account, "slurm_qos": self.qos,
+            "slurm_constraint": self.constraint, "slurm_signal_delay_s": self.signal_delay_s,
+            "slurm_array_parallelism": self.array_parallelism, "slurm_setup": list(self.setup),
+            "slurm_additional_parameters": extra,
+        }
+        return {k: v for k, v in params.items() if v not in (None, [], {})}
 
 
 def executor(folder: Path, options: SlurmOptions, name: str, cluster: str | None = None):
@@ -142,33 +125,6 @@ def sbatch_script(folder: Path, options: SlurmOptions, name: str, array_size: in
     command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
     return slurm._make_sbatch_string(command=command, folder=str(folder),
                                      map_count=array_size if array_size > 1 else None, **parameters)
-
-
-def submit_sweep(sweep: SweepFile, overrides: dict[str, list[Any]], parent: Path, options: SlurmOptions, *,
-                 dry_run: bool = False, say=print) -> list:
-    """Submit the pending grid points as one array (returns submitit's jobs; none on a dry run)."""
-    options.check()
-    runs = expand_grid(sweep, parent)
-    pending = [r for r in runs if not r.complete]
-    groups = chunks(pending, options.points_per_task)
-    folder = parent / LOG_DIR / "%j"
-    say(f"sweep {sweep.name}: {len(runs)} points, {len(runs) - len(pending)} complete, {len(pending)} to run in "
-        f"{len(groups)} array task{'s' if len(groups) != 1 else ''} of up to {options.points_per_task}")
-    if dry_run:
-        say(sbatch_script(folder, options, sweep.name, len(groups)))
-        for i, names in enumerate(groups):
-            say(f"# task {i}: {', '.join(names)}")
-        return []
-    if not groups:
-        return []
-    ex = executor(folder, options, sweep.name)
-    tasks = [SweepTask(str(sweep.path.resolve()), overrides, str(parent.resolve()), names, options.retries)
-             for names in groups]
-    jobs = ex.submit_array(tasks) if hasattr(ex, "submit_array") else [ex.submit(t) for t in tasks]
-    ids = sorted({j.job_id.split("_")[0] for j in jobs})
-    say(f"submitted {len(jobs)} task{'s' if len(jobs) != 1 else ''} (job {', '.join(ids)}); logs in "
-        f"{parent / LOG_DIR}; progress: vtl sweep status {parent}")
-    return jobs
 
 
 def submit_agents(sweep_id: str, agents: int, count: int | None, parent: Path, options: SlurmOptions, *,

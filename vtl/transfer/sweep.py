@@ -1,11 +1,13 @@
-"""`vtl sweep FILE`: run a W&B sweep file's grid on this machine, one run after another, resumably.
+"""`vtl sweep FILE`: run a W&B sweep file's grid on this machine, one run after another, or as a SLURM job array;
+resumably either way.
 
-The same file drives `wandb sweep` / `wandb agent` on many machines. Locally each run executes the command a W&B agent
-would (`${args}` becomes `--key=value` for every parameter), plus two arguments the agent does not add:
+The same file drives `wandb sweep` / `wandb agent` on many machines. Locally each run executes the command a W&B
+agent would (`${args}` becomes `--key=value` for every parameter), plus two arguments the agent does not add:
 `--trainer.default_root_dir=RUN_DIR` (one directory per run, named after its grid parameters) and, when the run was
 interrupted, `--ckpt_path=RUN_DIR/checkpoints/last.ckpt`. A run whose directory holds `fit_complete.json` (written
 at the end of any fit by the `RunComplete` callback, or by the PGF callback) is skipped, so rerunning a killed sweep
-continues where it stopped.
+continues where it stopped. `--launcher slurm` runs the same points in array tasks (`SweepTask`, submitted through
+vtl.transfer.slurm's submitit layer).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from typing import Any, Literal
 import yaml
 from jsonargparse.typing import PositiveInt
 
+from vtl.checkpointing import EXIT_PREEMPTED
 from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR, shipped_config_paths
 from vtl.locks import RunDirLock
 from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
-from vtl.transfer.slurm_options import SlurmOptions
+from vtl.transfer.slurm import LOG_DIR, SlurmOptions, executor, sbatch_script, submit_agents
 
 COMPLETE_MARKER = FIT_COMPLETE
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -619,6 +622,114 @@ def clock(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+# ---------------------------------------------------------------------------------------------------- SLURM array
+
+
+class SweepTask:
+    """One task of `vtl sweep --launcher slurm`'s job array: some grid points, run in order as the local sweep runs
+    them (`_run_one`), skipping points already done.
+
+    It is submitit-checkpointable: on the time-limit signal (SIGUSR2, `signal_delay_s` before the end) submitit calls
+    `checkpoint`, which passes SIGUSR1 to the running fit (vtl.checkpointing.StepCheckpoint: it saves at the next step
+    boundary and exits 75) and has submitit requeue this same task. On preemption SLURM signals the fit itself
+    (SIGTERM), which saves the same way, and requeues the job. A requeued task, or a rerun of `vtl sweep`, skips the
+    finished points and resumes the interrupted one, so the records equal an uninterrupted run's. A failed point is
+    retried `retries` times, each retry resuming from its last checkpoint.
+    """
+
+    def __init__(self, sweep_path: str, overrides: dict[str, list[Any]], runs_dir: str, names: list[str],
+                 retries: int = 2):
+        self.sweep_path = sweep_path
+        self.overrides = overrides
+        self.runs_dir = runs_dir
+        self.names = names
+        self.retries = retries
+        self._fit: subprocess.Popen | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        sweep = restrict(load_sweep(self.sweep_path), self.overrides)
+        runs = [r for r in expand_grid(sweep, self.runs_dir) if r.name in self.names]
+        result: dict[str, Any] = {"done": [], "failed": [], "preempted": []}
+        for run in runs:
+            state = self._run_point(sweep, run)
+            result[state].append(run.name)
+            if state == "preempted":
+                break  # the job is going away; its requeued attempt continues here
+        if result["failed"]:
+            raise RuntimeError(f"grid points failed after {self.retries} retries: {', '.join(result['failed'])}; "
+                               f"see each run dir's sweep.log under {self.runs_dir}")
+        return result
+
+    def _run_point(self, sweep: SweepFile, run: SweepRun) -> str:
+        for _ in range(self.retries + 1):
+            if run.complete:
+                return "done"
+            print(f"vtl sweep task: {run.name}: {'resuming' if run.resume_ckpt else 'starting'}", flush=True)
+            t0 = time.monotonic()
+            try:
+                rc = _run_one(sweep, run, quiet=True, batch=self._remember)
+            except BaseException:  # submitit ends a timed-out task (SystemExit) once its fit has stopped
+                if self._fit is not None and self._fit.returncode is not None:
+                    _append_status(run, self._fit.returncode, time.monotonic() - t0)
+                raise
+            self._fit = None
+            _append_status(run, rc, time.monotonic() - t0)
+            print(f"vtl sweep task: {run.name}: exit {rc} after {clock(time.monotonic() - t0)}", flush=True)
+            if rc == EXIT_PREEMPTED:
+                return "preempted"
+        return "done" if run.complete else "failed"
+
+    def _remember(self, proc: subprocess.Popen) -> None:
+        self._fit = proc
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """submitit's time-limit hook: the running fit is told to save at its next step boundary and stop (this
+        process, exiting, waits for it), and this same task is requeued: it skips what is done, resumes the rest."""
+        import submitit
+
+        fit = self._fit
+        if fit is not None and fit.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(fit.pid, signal.SIGUSR1)
+        return submitit.helpers.DelayedSubmission(
+            SweepTask(self.sweep_path, self.overrides, self.runs_dir, self.names, self.retries))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_fit": None}  # pickled by submitit; a process is not
+
+
+def chunks(runs: list[SweepRun], size: int) -> list[list[str]]:
+    names = [r.name for r in runs]
+    return [names[i:i + size] for i in range(0, len(names), size)]
+
+
+def submit_sweep(sweep: SweepFile, overrides: dict[str, list[Any]], parent: Path, options: SlurmOptions, *,
+                 dry_run: bool = False, say=print) -> list:
+    """Submit the pending grid points as one array (returns submitit's jobs; none on a dry run)."""
+    options.check()
+    runs = expand_grid(sweep, parent)
+    pending = [r for r in runs if not r.complete]
+    groups = chunks(pending, options.points_per_task)
+    folder = parent / LOG_DIR / "%j"
+    say(f"sweep {sweep.name}: {len(runs)} points, {len(runs) - len(pending)} complete, {len(pending)} to run in "
+        f"{len(groups)} array task{'s' if len(groups) != 1 else ''} of up to {options.points_per_task}")
+    if dry_run:
+        say(sbatch_script(folder, options, sweep.name, len(groups)))
+        for i, names in enumerate(groups):
+            say(f"# task {i}: {', '.join(names)}")
+        return []
+    if not groups:
+        return []
+    ex = executor(folder, options, sweep.name)
+    tasks = [SweepTask(str(sweep.path.resolve()), overrides, str(parent.resolve()), names, options.retries)
+             for names in groups]
+    jobs = ex.submit_array(tasks) if hasattr(ex, "submit_array") else [ex.submit(t) for t in tasks]
+    ids = sorted({j.job_id.split("_")[0] for j in jobs})
+    say(f"submitted {len(jobs)} task{'s' if len(jobs) != 1 else ''} (job {', '.join(ids)}); logs in "
+        f"{parent / LOG_DIR}; progress: vtl sweep status {parent}")
+    return jobs
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
@@ -626,8 +737,10 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
           set: list[str] | None = None,  # noqa: A002 (the flag users know: --set)
           quiet: bool = False, launcher: Literal["local", "slurm"] = "local", slurm: SlurmOptions | None = None,
           wandb_sweep: str | None = None, agents: PositiveInt = 1) -> int:
-    """Run a W&B sweep file's grid: here, one run after another (`--launcher local`), or as a SLURM job array
-    (`--launcher slurm`, through submitit); resumable either way: a rerun skips finished points.
+    """Run a W&B sweep file's grid here, or as a SLURM job array; resumably (a rerun skips finished points).
+
+    `--launcher local` runs one point after another on this machine; `--launcher slurm` submits them through
+    submitit (timed-out and preempted tasks save at a step boundary and are requeued).
 
     Args:
         file: Sweep YAML: a path, or the name of a shipped sweep file (e.g. demo_tiny; see `vtl config list`).
@@ -658,8 +771,6 @@ def sweep(file: str, *, count: PositiveInt | None = None, dry_run: bool = False,
     parent = Path(runs_dir or Path("runs") / sweep_file.name)
     runs = expand_grid(sweep_file, parent)
     if launcher == "slurm":
-        from vtl.transfer.slurm import submit_agents, submit_sweep
-
         options = SlurmOptions.from_sweep(sweep_file.slurm, f"{sweep_file.path}").merged(slurm)
         if wandb_sweep:
             submit_agents(wandb_sweep, agents, count, parent, options, dry_run=dry_run)
