@@ -132,3 +132,30 @@ def test_a_task_pickles_without_its_running_fit():
     task._fit.wait()
     again = pickle.loads(pickle.dumps(task))
     assert again._fit is None and again.names == ["a"] and again.retries == 1
+
+
+def test_a_failing_point_is_retried_then_reported(tmp_path):
+    sweep_file = tmp_path / "fails.yaml"
+    sweep_file.write_text(json.dumps({
+        "method": "grid", "parameters": {"x": {"values": [1]}},
+        "command": ["python", "-c", "import sys; sys.exit(3)", "${args}"],
+    }))
+    sweep = load_sweep(sweep_file)
+    [run] = expand_grid(sweep, tmp_path / "runs")
+    with pytest.raises(RuntimeError, match="failed after 2 retries: x=1"):
+        SweepTask(str(sweep_file), {}, str(tmp_path / "runs"), [run.name], retries=2)()
+    statuses = [json.loads(line) for line in (tmp_path / "runs" / "sweep_status.jsonl").read_text().splitlines()]
+    assert [s["exit"] for s in statuses] == [3, 3, 3]
+
+
+def test_wandb_agents_dry_run_prints_one_array_of_agent_jobs(tmp_path):
+    sweep_file = write_sweep(tmp_path / "grid.yaml", slurm={"partition": "gpu"})
+    cmd = [sys.executable, "-m", "vtl.cli", "sweep", str(sweep_file), "--launcher", "slurm", "--dry_run",
+           "--wandb_sweep", "me/vtl/abc123", "--agents", "4", "--count", "5", "--runs_dir", str(tmp_path / "runs")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "4 agent jobs: wandb agent --count 5 me/vtl/abc123" in out.stdout
+    assert "#SBATCH --array=0-3%4" in out.stdout and "#SBATCH --partition=gpu" in out.stdout
+    refused = subprocess.run([sys.executable, "-m", "vtl.cli", "sweep", str(sweep_file), "--wandb_sweep", "a/b/c"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--launcher slurm" in refused.stderr
