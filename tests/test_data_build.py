@@ -347,3 +347,55 @@ def test_exclude_eval_source(tmp_path):
     eval_image.resize((96, 96)).save(src / recs[3]["image"], quality=80)
     entry = build_task("Counting", src, tmp_path / "o", exclude=str(suite))
     assert entry["excluded_near_duplicates"] >= 1
+
+
+def _orbit_pose(theta_deg: float, radius: float = 0.6):
+    """Object-to-camera (R, t) of a camera on a circle around the object's up axis (y), looking at it; and the
+    camera's centre and right axis in object coordinates, as this test builds them."""
+    th = np.radians(theta_deg)
+    centre = radius * np.array([np.sin(th), 0.0, np.cos(th)])
+    forward = -centre / np.linalg.norm(centre)
+    down = np.array([0.0, -1.0, 0.0])
+    right = np.cross(down, forward)
+    rotation = np.stack([right, down, forward])  # rows: the camera's axes in object coordinates
+    return rotation, -rotation @ centre, centre, right
+
+
+def test_multi_view_reasoning_wild6d(tmp_path):
+    import pickle
+
+    src = tmp_path / "Wild6D" / "test_set"
+    angles = [0, 8, 16, 24, 32, 40, 48, 56, 64, 72]  # the camera orbits one way around a mug, 8 degrees a frame
+    frames = src / "mug" / "0001" / "1" / "images"
+    annotations = []
+    for k, theta in enumerate(angles):
+        _img(frames / f"{k:04d}.jpg", (20 * k, 100, 200 - 20 * k), size=(64, 48))
+        _img(frames / f"{k:04d}-mask.png", (255, 255, 255), size=(64, 48))  # beside the frames, never a question
+        rotation, translation, _, _ = _orbit_pose(theta)
+        annotations.append({"name": f"mug/0001/1/{k:04d}", "class_id": 6, "rotation": rotation,
+                            "translation": translation, "size": np.array([0.1, 0.12, 0.1])})
+    (src / "pkl_annotations" / "mug").mkdir(parents=True)
+    with open(src / "pkl_annotations" / "mug" / "mug-0001-1.pkl", "wb") as fh:
+        pickle.dump({"annotations": annotations}, fh)
+    _, samples = _build_and_check("Multi-view_Reasoning", src.parent, tmp_path / "out")
+    assert len(samples) >= 3
+    for s in samples:
+        shown = [int(round(np.asarray(im)[0, 0, 0] / 20)) for im in s.images]  # frame k is painted red 20k
+        _, _, c0, right0 = _orbit_pose(angles[shown[0]])
+        _, _, c1, _ = _orbit_pose(angles[shown[1]])
+        truth = "right" if (c1 - c0) @ right0 > 0 else "left"
+        assert s.choices[s.answer_index] == truth
+        assert abs(angles[shown[1]] - angles[shown[0]]) >= 20
+    assert {s.choices[s.answer_index] for s in samples} == {"left", "right"}  # pairs shown backwards too
+
+
+def test_multi_view_reasoning_names_a_broken_pickle(tmp_path):
+    src = tmp_path / "test_set"
+    _img(src / "mug" / "0001" / "1" / "images" / "0000.jpg", (0, 0, 0))
+    (src / "pkl_annotations" / "mug").mkdir(parents=True)
+    (src / "pkl_annotations" / "mug" / "mug-0001-1.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(BuildError, match="mug-0001-1.pkl: expected a dict whose annotations"):
+        build_task("Multi-view_Reasoning", src, tmp_path / "out")
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(BuildError, match="no pkl_annotations"):
+        build_task("Multi-view_Reasoning", tmp_path / "elsewhere", tmp_path / "out2")

@@ -11,6 +11,7 @@ MODULES = {
     "Counting": "counting",
     "Forensic_Detection": "forensic_detection",
     "Jigsaw": "jigsaw",
+    "Multi-view_Reasoning": "multi_view_reasoning",
     "Object_Localization": "object_localization",
     "Relative_Depth": "relative_depth",
     "Relative_Reflectance": "relative_reflectance",
