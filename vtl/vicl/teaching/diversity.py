@@ -15,6 +15,8 @@ else float32: on 2,000 analytic descriptions bf16 was 1.7× float32, cosine to f
 near-duplicate decisions differed and the kept set moved less than under another k-means seed. Dynamic int8
 Linear layers (per-channel weights, 8-bit activations) were only 1.9× float32 and, at cosine 0.994, flipped 277 of
 2,000 near-duplicate decisions (errors the size of the margins around the 0.95 threshold), so vtl does not offer them.
+On a 2-core AVX2 CPU float32 embedding of 52,000 descriptions (~140 tokens each) takes ~22 min at EMBED_BATCH;
+its Linear layers alone, as bare GEMMs, take ~15 min, so minutes-scale filtering there needs native bf16 or a GPU.
 Measured by benchmarks/bench_diversity_filter.py.
 """
 
@@ -41,7 +43,10 @@ DEFAULT_PER_PAIR = 2000
 DEFAULT_DUP_THRESHOLD = 0.95
 EMBED_CHUNK = 4096
 BLOCK = 1024
-Precision = Literal["auto", "float32", "bfloat16"]
+# Texts per forward pass. On CPU the elementwise ops (bias copy, GELU, layer norm) of a 128 x 140-token batch run
+# from memory, not cache: 16 embedded 1.3-1.6x faster than 128 on 2 cores, vectors within 1e-7
+# (benchmarks/bench_diversity_filter.py).
+EMBED_BATCH = 16
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 DEFAULT_PRECISION: Precision = "auto"
@@ -109,7 +114,7 @@ def embed_texts(
     texts: list[str],
     *,
     model_path: str | Path | None = None,
-    batch_size: int = 128,
+    batch_size: int = EMBED_BATCH,
     cache_dir: str | Path | None = None,
     progress: bool = False,
     precision: Precision = DEFAULT_PRECISION,
@@ -272,7 +277,7 @@ def filter_corpus(
     keep_named: bool = False,
     seed: int = 0,
     model_path: str | Path | None = None,
-    batch_size: int = 128,
+    batch_size: int = EMBED_BATCH,
     cache_dir: str | Path | None = None,
     progress: bool = False,
     precision: Precision = DEFAULT_PRECISION,
@@ -346,7 +351,7 @@ def format_report(report: dict) -> str:
 
 def filter_command(*, corpus: list[str], out: str, per_pair: PositiveInt = DEFAULT_PER_PAIR,
                    dup_threshold: ClosedUnitInterval = DEFAULT_DUP_THRESHOLD, keep_named: bool = False, seed: int = 0,
-                   model_path: str | None = None, batch_size: PositiveInt = 128,
+                   model_path: str | None = None, batch_size: PositiveInt = EMBED_BATCH,
                    precision: Precision = DEFAULT_PRECISION) -> int:
     """Diversity filter: embed the teacher descriptions, cluster per ordered pair, keep one per cluster.
 
