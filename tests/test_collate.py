@@ -138,3 +138,45 @@ def test_loss_from_the_kept_logits_equals_the_loss_over_every_position(tiny):
         mask = targets != -100
         full = F.cross_entropy(logits[mask].float(), targets[mask])
     torch.testing.assert_close(kept, full, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_cached_rows_pad_into_the_processors_own_batch(tiny, side):
+    """Rows of unequal length and image count, reused across batches in new orders: every batch equals the one the
+    processor makes from scratch, and rows are processed once."""
+    _, processor = tiny
+    examples = _examples()
+    keys = ["one", "three", "interleaved"]
+    cached, plain = ChatCollator(processor, padding_side=side), ChatCollator(processor, padding_side=side)
+    for order in ([0, 1, 2], [2, 0], [1, 2, 0], [1], [0, 2, 1]):
+        got = cached([examples[i] for i in order], [keys[i] for i in order])
+        want = plain([examples[i] for i in order])
+        assert got.keys() == want.keys()
+        for name in want:
+            assert got[name].dtype == want[name].dtype and torch.equal(got[name], want[name]), (order, name)
+    assert cached._rows_exact is True and set(cached._rows) == set(keys)
+
+
+def test_rows_a_processor_batches_otherwise_are_not_reused(tiny, monkeypatch):
+    """A processor whose batch is not its rows padded together (here: a batch of several rows gets one extra pad
+    column) is used as it is; the collator notices on the first batch and stops assembling rows."""
+    _, processor = tiny
+    collator = ChatCollator(processor)
+    processed = collator._processed
+
+    def wider(examples):
+        batch = processed(examples)
+        if len(examples) == 1:
+            return batch
+        pad = processor.tokenizer.pad_token_id
+        batch["input_ids"] = torch.nn.functional.pad(batch["input_ids"], (0, 1), value=pad)
+        for name in ("attention_mask", "mm_token_type_ids"):
+            if name in batch:
+                batch[name] = torch.nn.functional.pad(batch[name], (0, 1), value=0)
+        return batch
+
+    monkeypatch.setattr(collator, "_processed", wider)
+    examples = _examples()
+    for _ in range(2):
+        assert collator(examples, ["a", "b", "c"])["input_ids"].shape == wider(examples)["input_ids"].shape
+    assert collator._rows_exact is False

@@ -8,7 +8,7 @@ training, likelihood scoring and generation all see the same prompt tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,7 @@ from vtl.models.harness import PromptPreset, question_text
 
 IMAGE_PLACEHOLDER = "<image>"
 IGNORE_INDEX = -100
+ROW_CACHE_BYTES = 1 << 30  # processed rows kept for reuse; a tiny model's fit needs a few MiB, a 7B's images far more
 
 
 @dataclass
@@ -97,6 +98,10 @@ class ChatCollator:
         # templated prompt by (prompt, images, videos): a fit renders the same few hundred prompts every epoch, and
         # the chat template (jinja) costs as much as the tokenizer
         self._prompts: dict[tuple[str, int, int], str] = {}
+        self._rows: dict[Hashable, dict[str, torch.Tensor]] = {}  # row key -> that row's processor output
+        self._row_bytes = 0
+        self._rows_exact: bool | None = None  # whether padded rows equal the processor's batch (None: not checked)
+        self._padding_checked = False
 
     def prompt(self, ex: ChatExample) -> str:
         key = (ex.prompt, len(ex.images), len(ex.videos))
@@ -120,9 +125,29 @@ class ChatCollator:
             texts.append(text)
         return texts
 
-    def __call__(self, examples: Sequence[ChatExample]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: Sequence[ChatExample],
+                 keys: Sequence[Hashable] | None = None) -> dict[str, torch.Tensor]:
+        """The batch of `examples`. With `keys` (one per example, naming everything that fixes it: its images, text
+        and answer), each row's processor output is made once and reused in later batches, padded together as the
+        processor pads them; checked against the processor's own batch on the first batch and the first padded one,
+        and not used once the two differ (processors that batch rows otherwise), nor for videos."""
         if not examples:
             raise ValueError("ChatCollator got an empty batch")
+        if keys is None or self._rows_exact is False or any(ex.videos for ex in examples):
+            return self._with_labels(self._processed(examples))
+        batch = self._from_rows(examples, keys)
+        if batch is None:
+            return self._with_labels(self._processed(examples))
+        padded = batch["attention_mask"].eq(0).any().item() if "attention_mask" in batch else True
+        if self._rows_exact is None or (padded and not self._padding_checked):  # the first batch, the first padded
+            direct = self._processed(examples)
+            self._rows_exact = _same_batch(batch, direct)
+            self._padding_checked = self._padding_checked or padded
+            batch = direct
+        return self._with_labels(batch)
+
+    def _processed(self, examples: Sequence[ChatExample]) -> dict[str, torch.Tensor]:
+        """The processor's batch of `examples` (no labels)."""
         per_example = [[img.convert("RGB") for img in ex.images] for ex in examples]
         # nested per example when every example has images, so processors that treat a multi-image prompt
         # differently from a single image (LLaVA-OneVision) see which images belong together
@@ -152,9 +177,31 @@ class ChatCollator:
             step = getattr(self.processor.video_processor, "temporal_patch_size", 2)
             fps = [ex.video_fps or 2.0 for ex in examples for _ in ex.videos]
             batch["second_per_grid_ts"] = torch.tensor([step / f for f in fps])
+        return batch
+
+    def _with_labels(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.train:
             batch["labels"] = self.answer_labels(batch["input_ids"])
         return batch
+
+    def _from_rows(self, examples: Sequence[ChatExample], keys: Sequence[Hashable]) -> dict | None:
+        """The batch padded together from each example's own processor output (cached under its key while the
+        cache holds under ROW_CACHE_BYTES); None when the rows do not share one set of keys."""
+        if len(keys) != len(examples):
+            raise ValueError(f"{len(keys)} row keys for {len(examples)} examples")
+        rows = []
+        for ex, key in zip(examples, keys, strict=True):
+            row = self._rows.get(key)
+            if row is None:
+                row = self._processed([ex])
+                size = sum(v.numel() * v.element_size() for v in row.values())
+                if self._row_bytes + size <= ROW_CACHE_BYTES:
+                    self._rows[key] = row
+                    self._row_bytes += size
+            rows.append(row)
+        if any(row.keys() != rows[0].keys() for row in rows):
+            return None
+        return _pad_rows(rows, self.processor.tokenizer.pad_token_id or 0, self.padding_side)
 
     def answer_labels(self, input_ids: torch.Tensor) -> torch.Tensor:
         """-100 everywhere except the tokens after the last assistant header, through the first end of turn."""
@@ -174,3 +221,23 @@ class ChatCollator:
             end = begin + int(ends[0]) + 1
             labels[row, begin:end] = ids[begin:end]
         return labels
+
+
+def _pad_rows(rows: list[dict[str, torch.Tensor]], pad_id: int, side: str) -> dict[str, torch.Tensor]:
+    """One batch from single-row processor outputs: tensors as long as the row's tokens ([1, s]: input_ids, masks,
+    token types) padded to the longest row (input_ids with `pad_id`, the rest with 0) on `side`; the rest (pixel
+    patches, grids) concatenated in row order."""
+    width = max(row["input_ids"].shape[1] for row in rows)
+    batch = {}
+    for name in rows[0]:
+        parts = [row[name] for row in rows]
+        if all(p.dim() == 2 and p.shape == row["input_ids"].shape for p, row in zip(parts, rows, strict=True)):
+            value = pad_id if name == "input_ids" else 0
+            pads = [(0, width - p.shape[1]) if side == "right" else (width - p.shape[1], 0) for p in parts]
+            parts = [torch.nn.functional.pad(p, pad, value=value) for p, pad in zip(parts, pads, strict=True)]
+        batch[name] = torch.cat(parts)
+    return batch
+
+
+def _same_batch(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)

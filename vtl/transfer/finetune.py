@@ -257,7 +257,11 @@ class TransferFineTuner(ResumableRNG, LightningModule):
         if self.trainer.training and isinstance(batch, list):
             from vtl.models.chat import blink_example
 
-            return dict(self._collator([blink_example(s, self.prompt_preset) for s in batch]))
+            examples = [blink_example(s, self.prompt_preset) for s in batch]
+            # a row's stored-image hashes, text and answer fix its processor output: made once, reused every epoch
+            keys = None if any(not s.image_sha256 for s in batch) else [
+                (s.sub_task, s.idx, s.image_sha256, s.prompt, s.answer, self.prompt_preset) for s in batch]
+            return dict(self._collator(examples, keys))
         return batch
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
