@@ -40,6 +40,7 @@ from vtl.errors import VtlError
 from vtl.home import PACKAGE_DIR, SWEEPS_DIR, shipped_config_paths
 from vtl.locks import RunDirLock
 from vtl.records import FIT_COMPLETE, append_jsonl, differing_keys, read_fit_complete, write_json_atomic
+from vtl.transfer import fork_server
 from vtl.transfer.slurm import LOG_DIR, SlurmOptions, executor, sbatch_script, submit_agents
 
 COMPLETE_MARKER = FIT_COMPLETE
@@ -476,8 +477,9 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool,
              batch: Callable[[subprocess.Popen], None] | None = None) -> int:
     """Run one grid point's command; its output goes to RUN_DIR/sweep.log (and the terminal unless quiet).
 
-    `batch(proc)` (a SLURM task, vtl.transfer.slurm): the fit writes straight into the log, this process forwards no
-    signals (the scheduler signals the fit itself) and is told the fit's process, to signal it on a timeout."""
+    A `vtl fit|validate|test` command runs in a child of the preloaded fork server (vtl.transfer.fork_server), any
+    other in a fresh process. `batch(proc)` (a SLURM task): a fresh process, no signals forwarded (the scheduler
+    signals the fit itself), and the caller is told the fit's process, to signal it on a timeout."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     command = build_command(sweep, run)
     info = {"sweep": str(sweep.path), "name": run.name, "params": run.params, "command": command}
@@ -485,46 +487,60 @@ def _run_one(sweep: SweepFile, run: SweepRun, *, quiet: bool,
     # W&B (when the command logs there) groups the runs by sweep and names each after its grid values.
     env = {"WANDB_RUN_GROUP": sweep.name, "WANDB_NAME": run.name, **os.environ,
            "PYTHONUNBUFFERED": "1", "VTL_RUN_DIR": str(run.run_dir), "VTL_SWEEP": sweep.name}
-    with open(run.run_dir / RUN_LOG, "ab") as log:
+    path = run.run_dir / RUN_LOG
+    with open(path, "ab") as log:
         log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n".encode())
         log.flush()
+        start = log.tell()
         try:
-            # Its own process group, so a terminal's Ctrl-C reaches the sweep alone, which forwards it; and killed
-            # with the sweep (Linux: the parent-death signal), so no fit keeps writing after its sweep is gone.
-            proc = subprocess.Popen(executable(command), stdout=log if batch else subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    preexec_fn=_die_with_parent)
+            if batch is None and fork_server.forkable(command):
+                proc = fork_server.start(command, env, path)
+            else:
+                # Its own process group, so a terminal's Ctrl-C reaches the sweep alone, which forwards it; and
+                # killed with the sweep (Linux: the parent-death signal), so no fit keeps writing after it is gone.
+                proc = subprocess.Popen(executable(command), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
             log.write(f"cannot start: {e}\n".encode())
             print(f"cannot start {command[0]!r}: {e}", file=sys.stderr)
             return 127
-        if batch is not None:
-            batch(proc)
-            try:
-                return proc.wait()
-            finally:  # also when a timed-out task exits (submitit): the fit, signalled, gets time to save
-                _stop(proc, grace=BATCH_STOP_GRACE_S)
-        assert proc.stdout is not None
-        ticker = quiet and sys.stdout.isatty()  # a live elapsed-time line while a quiet run works
-        t0 = last_tick = time.monotonic()
-        with _forward_signals(proc) as received:
-            try:
-                while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
-                    log.write(chunk)
-                    log.flush()
-                    if not quiet:
-                        sys.stdout.buffer.write(chunk)
-                        sys.stdout.flush()
-                    elif ticker and time.monotonic() - last_tick >= 1.0:
-                        last_tick = time.monotonic()
-                        print(f"\r  running {run.name}: {clock(last_tick - t0)}", end="", flush=True)
-                if ticker:
-                    print("\r\033[K", end="", flush=True)
-            finally:
-                _stop(proc)
-        if received:
-            raise SweepInterrupted(received[0])
-        return proc.returncode
+    if batch is not None:
+        batch(proc)
+        try:
+            return proc.wait()
+        finally:  # also when a timed-out task exits (submitit): the fit, signalled, gets time to save
+            _stop(proc, grace=BATCH_STOP_GRACE_S)
+    with _forward_signals(proc) as received:
+        try:
+            _follow(path, start, proc, None if quiet else sys.stdout.buffer,
+                    ticker=run.name if quiet and sys.stdout.isatty() else None)
+        finally:
+            _stop(proc)
+    if received:
+        raise SweepInterrupted(received[0])
+    return proc.returncode
+
+
+def _follow(path: Path, offset: int, proc, out, ticker: str | None) -> None:
+    """Until the run ends: copy what it appends to its log to `out`, or (a quiet run on a terminal) show a live
+    elapsed-time line for `ticker`."""
+    t0 = last_tick = time.monotonic()
+    with open(path, "rb") as log:
+        log.seek(offset)
+        while True:
+            done = proc.poll() is not None
+            chunk = log.read()
+            if chunk and out is not None:
+                out.write(chunk)
+                out.flush()
+            if done:
+                break
+            if ticker and time.monotonic() - last_tick >= 1.0:
+                last_tick = time.monotonic()
+                print(f"\r  running {ticker}: {clock(last_tick - t0)}", end="", flush=True)
+            time.sleep(0.05 if chunk else 0.2)
+    if ticker:
+        print("\r\033[K", end="", flush=True)
 
 
 class SweepInterrupted(Exception):

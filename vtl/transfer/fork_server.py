@@ -1,0 +1,105 @@
+"""A sweep's fits forked from a preloaded server: each `vtl fit|validate|test` run of `vtl sweep` (and `vtl demo`)
+skips the seconds of imports (torch, Lightning, transformers, peft, vtl) that a fresh interpreter pays.
+
+The server is multiprocessing's forkserver: a fresh interpreter started once per sweep, which imports PRELOAD and
+forks one child per run. The child is what `python -m vtl.cli ARGS` would be: its own session (so the sweep signals
+its process group), the run's environment and working directory, stdout and stderr appended to the run's log, the
+intra-op thread count of the run's OMP_NUM_THREADS (OpenMP read the server's when torch was imported), killed if the
+server dies with its sweep; its exit status is the command's. A tiny fit's records are byte-identical either way
+(tests/test_fork_server.py). `VTL_FORK_SERVER=0` turns it off (every run is then a fresh `python -m vtl.cli`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+COMMANDS = ("fit", "validate", "test")
+PRELOAD = ["torch", "lightning.pytorch", "transformers", "peft", "vtl.cli", "vtl.lightning_cli", "vtl.checkpointing",
+           "vtl.transfer.finetune", "vtl.transfer.datamodule", "vtl.transfer.cross_task", "vtl.transfer.csv_logging",
+           "vtl.transfer.run_complete", "vtl.models.trainable", "vtl.models.loading"]
+_context: multiprocessing.context.BaseContext | None = None
+_lock = threading.Lock()
+
+
+def forkable(command: list[str]) -> bool:
+    """Whether a sweep command runs in a forked child: `vtl fit|validate|test ...`, unless VTL_FORK_SERVER=0."""
+    return (os.environ.get("VTL_FORK_SERVER", "1") != "0" and sys.platform.startswith("linux")
+            and len(command) > 1 and command[0] == "vtl" and command[1] in COMMANDS)
+
+
+class ForkedRun:
+    """A forked run, with the part of Popen's interface the sweep runner uses (pid, poll, wait, returncode)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, args: list[str]):
+        self._process = process
+        self.args = args
+        self.pid = process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self._process.exitcode
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> ForkedRun:
+    """Run `vtl ARGS` (command = ["vtl", *ARGS]) in a child of the fork server, its output appended to `log`."""
+    global _context
+    with _lock:
+        if _context is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            _context = context
+        process = _context.Process(target=_child, args=(command[1:], dict(env), os.getcwd(), str(log)), daemon=False)
+        process.start()
+    return ForkedRun(process, command)
+
+
+def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    os.setsid()
+    _die_with_server()
+    for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    import torch
+
+    if env.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    sys.argv = ["vtl", *argv]
+    from vtl.cli import main
+
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _die_with_server() -> None:
+    """SIGKILL when the fork server goes (it goes with its sweep): no fit outlives the sweep that started it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
