@@ -17,12 +17,17 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
+# multiprocessing re-runs the sweep's main module in each child (`python -m vtl.cli` names vtl.cli, preloaded), and
+# runpy warns about it on the sweep's terminal; the server imports this module, so its children inherit the filter.
+warnings.filterwarnings("ignore", message=r".*found in sys\.modules after import of package.*", category=RuntimeWarning)
 COMMANDS = ("fit", "validate", "test")
-PRELOAD = ["torch", "lightning.pytorch", "transformers", "peft", "vtl.cli", "vtl.lightning_cli", "vtl.checkpointing",
-           "vtl.transfer.finetune", "vtl.transfer.datamodule", "vtl.transfer.cross_task", "vtl.transfer.csv_logging",
-           "vtl.transfer.run_complete", "vtl.models.trainable", "vtl.models.loading"]
+PRELOAD = ["vtl.transfer.fork_server", "torch", "lightning.pytorch", "transformers", "peft", "vtl.cli",
+           "vtl.lightning_cli", "vtl.checkpointing", "vtl.transfer.finetune", "vtl.transfer.datamodule",
+           "vtl.transfer.cross_task", "vtl.transfer.csv_logging", "vtl.transfer.run_complete", "vtl.models.trainable",
+           "vtl.models.loading"]
 _context: multiprocessing.context.BaseContext | None = None
 _lock = threading.Lock()
 
