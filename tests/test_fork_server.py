@@ -34,6 +34,22 @@ def test_a_forked_command_keeps_its_exit_status_and_output(tmp_path):
     assert "vtl fit: error:" in text and "max_epochs" in text and "Traceback" not in text
 
 
+def test_the_server_is_reaped_at_exit_and_starts_again_on_demand(tmp_path):
+    """At the sweep's exit the server is stopped and waited for (so the CPU time of every forked run counts among
+    the sweep's children); a later run starts a new one."""
+    import multiprocessing.forkserver
+
+    for _ in range(2):
+        run = fork_server.start(["vtl", "fit", "--trainer.max_epochs", "x"], dict(os.environ), tmp_path / "log")
+        assert run.wait(timeout=300) == 2
+        pid = multiprocessing.forkserver._forkserver._forkserver_pid
+        assert pid is not None and _alive(pid)
+        fork_server._stop_server()  # what atexit runs
+        assert not _alive(pid) and multiprocessing.forkserver._forkserver._forkserver_pid is None
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped already, by this process
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited

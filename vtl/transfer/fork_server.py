@@ -11,7 +11,10 @@ server dies with its sweep; its exit status is the command's. A tiny fit's recor
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import subprocess
@@ -68,9 +71,18 @@ def start(command: list[str], env: dict[str, str], log: Path) -> ForkedRun:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             _context = context
+            atexit.register(_stop_server)
         process = _context.Process(target=_child, args=(command[1:], dict(env), os.getcwd(), str(log)), daemon=False)
         process.start()
     return ForkedRun(process, command)
+
+
+def _stop_server() -> None:
+    """Stop and reap the server as the sweep exits, so it does not outlive it and the CPU time of every forked run
+    counts among the sweep's children (getrusage RUSAGE_CHILDREN, what benchmarks/bench_demo.py reads); `_stop` is
+    the standard library's own shutdown of the server, used by its tests."""
+    with contextlib.suppress(AttributeError, OSError, ChildProcessError):
+        multiprocessing.forkserver._forkserver._stop()
 
 
 def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
