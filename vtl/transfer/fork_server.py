@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -104,12 +105,11 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
     if env.get("OMP_NUM_THREADS", "").isdigit():
         torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
     sys.argv = ["vtl", *argv]
-    from vtl.cli import main
-
-    code = main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
+    try:  # exactly what `python -m vtl.cli ARGS` runs (its exit status is the SystemExit multiprocessing reports)
+        runpy.run_module("vtl.cli", run_name="__main__")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def _die_with_server() -> None:
