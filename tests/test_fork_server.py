@@ -71,12 +71,18 @@ def _sweep_file(path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_forked_fits_give_the_records_of_fresh_processes(tmp_path, tiny_model_dir, synth_dir):
+def _home(tmp_path: Path, *built: Path) -> Path:
+    """A $VTL_HOME holding the session's built tiny model and synthetic suite."""
     home = tmp_path / "home"
     home.mkdir()
-    for built in (tiny_model_dir, synth_dir):
-        (home / built.name).symlink_to(built)
+    for path in built:
+        (home / path.name).symlink_to(path)
+    return home
+
+
+@pytest.mark.slow
+def test_forked_fits_give_the_records_of_fresh_processes(tmp_path, tiny_model_dir, synth_dir):
+    home = _home(tmp_path, tiny_model_dir, synth_dir)
     sweep = _sweep_file(tmp_path / "grid.yaml")
     results = {}
     for label, flag in (("forked", "1"), ("fresh", "0")):
@@ -96,10 +102,7 @@ def test_a_killed_sweep_takes_its_forked_fit_with_it(tmp_path, tiny_model_dir, s
     import signal
     import time
 
-    home = tmp_path / "home"
-    home.mkdir()
-    for built in (tiny_model_dir, synth_dir):
-        (home / built.name).symlink_to(built)
+    home = _home(tmp_path, tiny_model_dir, synth_dir)
     sweep = _sweep_file(tmp_path / "grid.yaml")
     env = {**os.environ, "VTL_HOME": str(home), "OMP_NUM_THREADS": "1", "VTL_FORK_SERVER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "vtl.cli", "sweep", str(sweep), "--quiet", "--runs_dir",

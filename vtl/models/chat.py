@@ -133,9 +133,8 @@ class ChatCollator:
         and not used once the two differ (processors that batch rows otherwise), nor for videos."""
         if not examples:
             raise ValueError("ChatCollator got an empty batch")
-        if keys is None or self._rows_exact is False or any(ex.videos for ex in examples):
-            return self._with_labels(self._processed(examples))
-        batch = self._from_rows(examples, keys)
+        reuse = keys is not None and self._rows_exact is not False and not any(ex.videos for ex in examples)
+        batch = self._from_rows(examples, keys) if reuse else None
         if batch is None:
             return self._with_labels(self._processed(examples))
         padded = batch["attention_mask"].eq(0).any().item() if "attention_mask" in batch else True
