@@ -87,6 +87,10 @@ def _stop_server() -> None:
 
 
 def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    # multiprocessing hands each child the sweep's end of the server's liveness pipe; held here, it would keep the
+    # server (and so this run, through _die_with_server) alive after the sweep is SIGKILLed
+    with contextlib.suppress(AttributeError, OSError, TypeError):
+        os.close(multiprocessing.forkserver._forkserver._forkserver_alive_fd)
     os.setsid()
     _die_with_server()
     for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
