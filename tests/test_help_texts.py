@@ -83,3 +83,33 @@ def test_no_hub_kernel_warning_on_import():
     done = subprocess.run([sys.executable, "-c", "import vtl.models.lora, peft"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "gemm_4bit_forward" not in done.stderr
+
+
+def test_help_is_recognised_in_any_of_its_spellings():
+    from vtl.components import wants_help
+
+    for argv in (["--help"], ["-h"], ["--data.help", "TransferDataModule"], ["--model.help=TransferFineTuner"],
+                 ["--config", "x.yaml", "--print_config"], ["--print_config=comments"]):
+        assert wants_help(argv), argv
+    assert not wants_help(["--config", "x.yaml", "--trainer.default_root_dir", "runs/help", "--data.source_task=CT"])
+
+
+def test_a_fit_parses_without_attribute_docs_and_help_still_shows_them(capsys, tmp_path, monkeypatch):
+    """A fit's parse skips attribute docstrings (about a second of source parsing, for help text only); the config
+    it parses is the same, and help asked for later in the same process still shows every field's description."""
+    import vtl.components
+    from vtl.lightning_cli import build_cli
+
+    monkeypatch.setenv("VTL_HOME", str(tmp_path / "home"))
+    config = str(PACKAGE_DIR.parent / "configs" / "transfer" / "tiny.yaml")
+    argv = ["--config", config, f"--trainer.default_root_dir={tmp_path / 'run'}"]
+    quiet = build_cli(argv, run=False).config
+    assert vtl.components._attribute_docs is False
+    capsys.readouterr()
+    code, text = run(capsys, "eval", "--quantization.help")
+    assert code == 0 and "NormalFloat4" in text and "vision tower" in text
+    with monkeypatch.context() as m:
+        m.setattr(vtl.components, "wants_help", lambda argv: True)
+        documented = build_cli(argv, run=False).config
+    assert vtl.components._attribute_docs is True
+    assert quiet == documented

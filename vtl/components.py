@@ -8,6 +8,7 @@ the spec itself (a plain dict) to record what ran and to build the backend only 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, TypeVar
 
 from vtl.errors import UsageError, explain_parse_error, user_cause
@@ -15,12 +16,34 @@ from vtl.errors import UsageError, explain_parse_error, user_cause
 T = TypeVar("T")
 
 
-def configure_parsing() -> None:
+_attribute_docs: bool | None = None  # the attribute-docstring setting applied last in this process
+
+
+def wants_help(argv: list[str]) -> bool:
+    """Whether a command line asks for text made from docstrings: `-h`/`--help`, `--KEY.help`, `--print_config`."""
+    return any(a in ("-h", "--help") or a.split("=", 1)[0].endswith(".help") or a.startswith("--print_config")
+               for a in argv)
+
+
+def configure_parsing(help: bool = True) -> None:  # noqa: A002 (the flag it stands for)
     """jsonargparse settings every vtl parser shares: option dataclasses document their fields in attribute
-    docstrings, which `--quantization.help` and `--lora.help` then show."""
+    docstrings, which `--quantization.help` and `--lora.help` then show.
+
+    Reading attribute docstrings parses the source of every class in a config's hierarchy (Trainer's included):
+    about 1 s of a `vtl fit`'s 1.3 s of parsing, for text only help shows. So a parse that prints no help
+    (`help=False`) skips them; values parse the same either way."""
+    global _attribute_docs
     from jsonargparse import set_parsing_settings
 
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    set_parsing_settings(docstring_parse_attribute_docstrings=help)
+    if _attribute_docs is not None and _attribute_docs != help:
+        # jsonargparse keeps each class's parser, help text included, for the process: drop them, so that help after
+        # a quiet parse in the same process (tests, notebooks) shows the field docs again
+        with contextlib.suppress(ImportError, AttributeError):
+            from jsonargparse import _typehints
+
+            _typehints._cached_class_parsers.clear()
+    _attribute_docs = help
 
 
 def _parse(spec: dict[str, Any], base: type, key: str):

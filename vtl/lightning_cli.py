@@ -180,9 +180,9 @@ _VTL_MODULES = ("vtl.transfer.finetune", "vtl.transfer.datamodule", "vtl.vicl.di
 
 
 def build_cli(argv: list[str], run: bool = True) -> VtlCLI:
-    from vtl.components import configure_parsing
+    from vtl.components import configure_parsing, wants_help
 
-    configure_parsing()
+    configure_parsing(help=wants_help(argv))
     for module in _VTL_MODULES:
         importlib.import_module(module)
     return VtlCLI(
