@@ -479,5 +479,7 @@ def _neutral_warm_up(out: Path, steps: int, seed: int) -> Path:
 
 def neutral_tiny_model_dir() -> Path:
     """`vtl://tiny-qwen2.5-vl-neutral`: the tiny model after the neutral warm-up, built once under $VTL_HOME."""
-    name = f"tiny-qwen2.5-vl-neutral-{NEUTRAL_STEPS}-px{NEUTRAL_PIXELS}"
+    from vtl.data.planted import PLANTED_RENDER  # the warm-up's images are the planted renderer's
+
+    name = f"tiny-qwen2.5-vl-neutral-{NEUTRAL_STEPS}-px{NEUTRAL_PIXELS}-r{PLANTED_RENDER}"
     return build_once(vtl_home() / name, write_neutral_tiny_model)
