@@ -50,6 +50,24 @@ def test_the_server_is_reaped_at_exit_and_starts_again_on_demand(tmp_path):
             os.waitpid(pid, os.WNOHANG)  # reaped already, by this process
 
 
+def test_an_early_start_runs_the_server_before_any_run_and_runs_are_forked_from_it(tmp_path, monkeypatch):
+    """`vtl demo` starts the server before its builds, so its imports overlap them; the first run then uses it."""
+    import multiprocessing.forkserver
+
+    monkeypatch.setenv("VTL_FORK_SERVER", "0")
+    fork_server._stop_server()
+    fork_server.start_early()
+    assert multiprocessing.forkserver._forkserver._forkserver_pid is None  # turned off: nothing started
+    monkeypatch.delenv("VTL_FORK_SERVER")
+    fork_server.start_early()
+    pid = multiprocessing.forkserver._forkserver._forkserver_pid
+    assert pid is not None and _alive(pid)
+    run = fork_server.start(["vtl", "fit", "--trainer.max_epochs", "x"], dict(os.environ), tmp_path / "log")
+    assert run.wait(timeout=300) == 2 and multiprocessing.forkserver._forkserver._forkserver_pid == pid
+    fork_server._stop_server()
+    assert not _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited

@@ -20,6 +20,7 @@ from pathlib import Path
 from vtl.analysis.explorer import REPORT_FILE, add_section
 from vtl.data.planted import PLANTED_FILE, PlantedWorld, train_rows_per_task
 from vtl.errors import VtlError
+from vtl.transfer import fork_server
 from vtl.transfer import sweep as sw
 from vtl.transfer.demo_runs import (
     PLANTED_CONFIDENCE,
@@ -69,6 +70,7 @@ def run_planted(*, out: str, sources: str | None, max_epochs: int | None, sets: 
     if len(tasks) < 13:
         print(f"  a subset of the 13 sources ({', '.join(tasks)}): what is planted among them can be recovered")
     print(f"[1/5] planted world and warmed-up tiny model {elapsed(started)}")
+    fork_server.start_early()  # its imports run on the second core while the builds use one
     suite = _build_planted()
     world = PlantedWorld.load(suite)
     print_planted(world, suite / PLANTED_FILE)

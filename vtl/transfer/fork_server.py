@@ -66,16 +66,31 @@ class ForkedRun:
 
 def start(command: list[str], env: dict[str, str], log: Path) -> ForkedRun:
     """Run `vtl ARGS` (command = ["vtl", *ARGS]) in a child of the fork server, its output appended to `log`."""
-    global _context
     with _lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            _context = context
-            atexit.register(_stop_server)
-        process = _context.Process(target=_child, args=(command[1:], dict(env), os.getcwd(), str(log)), daemon=False)
+        process = _server().Process(target=_child, args=(command[1:], dict(env), os.getcwd(), str(log)),
+                                    daemon=False)
         process.start()
     return ForkedRun(process, command)
+
+
+def start_early() -> None:
+    """Start the server now, so that its imports (several seconds) overlap what the caller does before its first
+    run (`vtl demo` builds its world and model first) instead of delaying that run. No-op with VTL_FORK_SERVER=0."""
+    if not forkable(["vtl", COMMANDS[0]]):
+        return
+    with _lock:
+        _server()
+        multiprocessing.forkserver.ensure_running()  # hands the server its preload list and returns
+
+
+def _server() -> multiprocessing.context.BaseContext:
+    global _context
+    if _context is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        _context = context
+        atexit.register(_stop_server)
+    return _context
 
 
 def _stop_server() -> None:
