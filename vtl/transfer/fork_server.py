@@ -36,10 +36,14 @@ _context: multiprocessing.context.BaseContext | None = None
 _lock = threading.Lock()
 
 
+def enabled() -> bool:
+    """Whether runs are forked at all: on Linux, unless VTL_FORK_SERVER=0."""
+    return os.environ.get("VTL_FORK_SERVER", "1") != "0" and sys.platform.startswith("linux")
+
+
 def forkable(command: list[str]) -> bool:
     """Whether a sweep command runs in a forked child: `vtl fit|validate|test ...`, unless VTL_FORK_SERVER=0."""
-    return (os.environ.get("VTL_FORK_SERVER", "1") != "0" and sys.platform.startswith("linux")
-            and len(command) > 1 and command[0] == "vtl" and command[1] in COMMANDS)
+    return enabled() and len(command) > 1 and command[0] == "vtl" and command[1] in COMMANDS
 
 
 class ForkedRun:
@@ -76,7 +80,7 @@ def start(command: list[str], env: dict[str, str], log: Path) -> ForkedRun:
 def start_early() -> None:
     """Start the server now, so that its imports (several seconds) overlap what the caller does before its first
     run (`vtl demo` builds its world and model first) instead of delaying that run. No-op with VTL_FORK_SERVER=0."""
-    if not forkable(["vtl", COMMANDS[0]]):
+    if not enabled():
         return
     with _lock:
         _server()
